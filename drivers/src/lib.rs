@@ -1,0 +1,18 @@
+//! Drivers shared by the guest kernel and the hypervisor.
+//!
+//! Everything here is protocol logic: it decides *what* to read and write,
+//! never *how* to touch hardware or shared memory. Port I/O arrives through
+//! the [`PortIo`] trait and shared pages arrive as typed views made of atomics,
+//! which the binaries' arch modules construct. That keeps this crate free of
+//! `unsafe` and lets every protocol be tested on the host with `cargo test`.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+pub mod debug_exit;
+pub mod uart16550;
+
+/// x86 port I/O, implemented by each binary's arch module.
+pub trait PortIo {
+    fn read8(&mut self, port: u16) -> u8;
+    fn write8(&mut self, port: u16, value: u8);
+}

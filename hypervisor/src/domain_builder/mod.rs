@@ -1,0 +1,1 @@
+//! Parsing guest ELF images and computing the PV start-of-day layout.

@@ -1,0 +1,6 @@
+//! The hypervisor's policy code, free of `unsafe` and tested on the host.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+pub mod domain_builder;
+pub mod mm;

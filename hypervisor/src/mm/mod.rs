@@ -1,0 +1,1 @@
+//! Frame accounting and page-table validation for PV guests.
