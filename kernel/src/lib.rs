@@ -1,1 +1,13 @@
+//! The guest kernel's policy code: everything that decides without touching
+//! hardware. It is `forbid(unsafe_code)` and tested on the host with
+//! `cargo test -p kernel`; the bootable binary (`main.rs`) links it.
 #![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod cmdline;
+pub mod frame_alloc;
+pub mod layout;
+pub mod memory_map;
+pub mod selftest;

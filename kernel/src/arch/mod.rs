@@ -1,0 +1,10 @@
+//! The kernel's unsafe fence: every `asm!`, raw pointer and privileged
+//! instruction lives under this module and is exposed as a safe function.
+//! The rest of the kernel is `deny(unsafe_code)`.
+
+pub mod boot;
+pub mod cpu;
+pub mod descriptors;
+pub mod heap;
+pub mod memory;
+pub mod traps;
