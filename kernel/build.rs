@@ -8,5 +8,8 @@ fn main() {
         println!("cargo:rustc-link-arg-bins=--no-dynamic-linker");
         println!("cargo:rustc-link-arg-bins=-zmax-page-size=0x1000");
         println!("cargo:rustc-link-arg-bins=-static");
+        // Position-independent code, but a fixed-address executable: the
+        // loaders place the image at its link address and apply no relocations.
+        println!("cargo:rustc-link-arg-bins=--no-pie");
     }
 }
