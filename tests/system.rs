@@ -1,1 +1,245 @@
-fn main() {}
+//! The system tests: real images booted in QEMU through `xtask`'s runner,
+//! the ABI conformance check, and the runner's own handling of bad input.
+//!
+//! `cargo test -p system-tests --test system [-- FILTER...]` runs the tests
+//! whose names contain any FILTER. Output: one `PASS`/`FAIL`/`SKIP` line per
+//! test, then `system: N passed, M failed, K skipped`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use system_tests::Outcome;
+use xtask::images::{self, Profile};
+use xtask::run::{self, RunOptions, RunReport, Verdict};
+use xtask::{qemu, target_dir, workspace_root, EXIT_USAGE};
+
+struct SystemTest {
+    name: &'static str,
+    run: fn(&mut Context) -> Outcome,
+}
+
+const TESTS: &[SystemTest] = &[
+    SystemTest { name: "abi-conformance", run: |_| system_tests::abi::check_abi_conformance() },
+    SystemTest { name: "bare-boot-banner", run: bare_boot_banner },
+    SystemTest { name: "bare-selftest", run: bare_selftest },
+    SystemTest { name: "bare-exception-handler", run: bare_exception_handler },
+    SystemTest { name: "bad-guest-missing", run: bad_guest_missing },
+    SystemTest { name: "bad-guest-not-elf", run: bad_guest_not_elf },
+    SystemTest { name: "bad-guest-no-xen-notes", run: bad_guest_no_xen_notes },
+];
+
+fn main() -> ExitCode {
+    let filters: Vec<String> = std::env::args().skip(1).filter(|arg| !arg.starts_with('-')).collect();
+    let selected = TESTS.iter().filter(|test| {
+        filters.is_empty() || filters.iter().any(|filter| test.name.contains(filter.as_str()))
+    });
+
+    let mut context = Context::default();
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for test in selected {
+        let started = Instant::now();
+        let outcome = (test.run)(&mut context);
+        let seconds = started.elapsed().as_secs_f64();
+        match outcome {
+            Outcome::Pass => {
+                passed += 1;
+                println!("PASS {}", test.name);
+            }
+            Outcome::Fail(reason) => {
+                failed += 1;
+                println!("FAIL {}: {}", test.name, one_line(&reason));
+            }
+            Outcome::Skip(reason) => {
+                skipped += 1;
+                println!("SKIP {}: {}", test.name, one_line(&reason));
+            }
+        }
+        eprintln!("  ({} took {seconds:.2} s)", test.name);
+    }
+    println!("system: {passed} passed, {failed} failed, {skipped} skipped");
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn one_line(reason: &str) -> String {
+    reason.lines().map(str::trim).collect::<Vec<_>>().join(" | ")
+}
+
+/// Things several tests need, built at most once per harness run.
+#[derive(Default)]
+struct Context {
+    kernel: Option<Result<PathBuf, String>>,
+    xtask_binary: Option<Result<PathBuf, String>>,
+}
+
+impl Context {
+    fn kernel(&mut self) -> Result<PathBuf, String> {
+        self.kernel
+            .get_or_insert_with(|| {
+                images::build(Profile::Release)
+                    .map(|built| built.kernel)
+                    .map_err(|err| format!("cannot build the kernel: {err}"))
+            })
+            .clone()
+    }
+
+    /// The real `xtask` binary, so exit statuses and stderr are exactly what a user sees.
+    fn xtask_binary(&mut self) -> Result<PathBuf, String> {
+        self.xtask_binary
+            .get_or_insert_with(|| {
+                let status = Command::new(xtask::cargo_program())
+                    .current_dir(workspace_root())
+                    .args(["build", "--quiet", "-p", "xtask", "--bin", "xtask"])
+                    .status()
+                    .map_err(|err| format!("cannot run cargo: {err}"))?;
+                if !status.success() {
+                    return Err(format!("building the xtask binary failed ({status})"));
+                }
+                Ok(target_dir().join("debug").join("xtask"))
+            })
+            .clone()
+    }
+}
+
+/// Boots the kernel bare with `cmdline`, logging to `target/run/system/<name>.log`.
+fn boot_bare(context: &mut Context, name: &str, cmdline: &str) -> Result<RunReport, Outcome> {
+    if qemu::find_qemu().is_none() {
+        return Err(Outcome::Skip(format!("{} is not installed", qemu::QEMU_PROGRAM)));
+    }
+    let kernel = context.kernel().map_err(Outcome::Fail)?;
+    let mut options = RunOptions::bare(kernel, cmdline);
+    options.log_path = target_dir().join("run").join("system").join(format!("{name}.log"));
+    run::run(&options).map_err(|err| Outcome::Fail(format!("the runner refused: {err}")))
+}
+
+/// Fails with the run's own summary and where to read the whole console.
+fn fail_with(report: &RunReport, what: &str) -> Outcome {
+    Outcome::Fail(format!("{what}; {} (serial log: {})", report.summary(), report.log_path.display()))
+}
+
+fn expect_verdict(report: &RunReport, expected: Verdict) -> Outcome {
+    if report.verdict() == Some(expected) {
+        Outcome::Pass
+    } else {
+        fail_with(report, &format!("expected verdict {expected:?}"))
+    }
+}
+
+fn bare_boot_banner(context: &mut Context) -> Outcome {
+    let report = match boot_bare(context, "bare-boot-banner", "") {
+        Ok(report) => report,
+        Err(outcome) => return outcome,
+    };
+    if !report.output.lines().any(|line| line.contains("platform: native")) {
+        return fail_with(&report, "no line contains `platform: native`");
+    }
+    expect_verdict(&report, Verdict::Success)
+}
+
+/// Reads `selftest: N passed, M failed` (the whole line, nothing else on it).
+fn selftest_summary(line: &str) -> Option<(u32, u32)> {
+    let counts = line.trim().strip_prefix("selftest: ")?;
+    let (passed, failed) = counts.split_once(", ")?;
+    let passed = passed.strip_suffix(" passed")?.parse().ok()?;
+    let failed = failed.strip_suffix(" failed")?.parse().ok()?;
+    Some((passed, failed))
+}
+
+fn bare_selftest(context: &mut Context) -> Outcome {
+    const MIN_SELFTESTS: u32 = 5;
+    let report = match boot_bare(context, "bare-selftest", "selftest") {
+        Ok(report) => report,
+        Err(outcome) => return outcome,
+    };
+    match report.output.lines().find_map(selftest_summary) {
+        None => fail_with(&report, "no `selftest: N passed, M failed` line"),
+        Some((_, failed)) if failed > 0 => {
+            fail_with(&report, &format!("{failed} in-guest selftest(s) failed"))
+        }
+        Some((passed, _)) if passed < MIN_SELFTESTS => {
+            fail_with(&report, &format!("only {passed} selftests ran, expected at least {MIN_SELFTESTS}"))
+        }
+        Some(_) => expect_verdict(&report, Verdict::Success),
+    }
+}
+
+fn bare_exception_handler(context: &mut Context) -> Outcome {
+    let report = match boot_bare(context, "bare-exception-handler", "crash=page-fault") {
+        Ok(report) => report,
+        Err(outcome) => return outcome,
+    };
+    for expected in ["EXCEPTION: page fault", "CR2 0xdeadbeef000"] {
+        if !report.output.contains(expected) {
+            return fail_with(&report, &format!("the output lacks `{expected}`"));
+        }
+    }
+    expect_verdict(&report, Verdict::Failure)
+}
+
+/// Runs `xtask run --guest <guest>` and expects exit status 2 with exactly
+/// `expected_stderr` as its only line of stderr.
+fn expect_rejected_guest(context: &mut Context, guest: &Path, expected_stderr: &str) -> Outcome {
+    let binary = match context.xtask_binary() {
+        Ok(binary) => binary,
+        Err(reason) => return Outcome::Fail(reason),
+    };
+    let output = match Command::new(&binary)
+        .current_dir(workspace_root())
+        .args(["run", "--on", "bare", "--timeout", "10", "--guest"])
+        .arg(guest)
+        .output()
+    {
+        Ok(output) => output,
+        Err(err) => return Outcome::Fail(format!("cannot run {}: {err}", binary.display())),
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    if output.status.code() != Some(EXIT_USAGE) {
+        return Outcome::Fail(format!(
+            "expected exit status {EXIT_USAGE}, got {}; stderr: {stderr}",
+            output.status
+        ));
+    }
+    if lines != [expected_stderr] {
+        return Outcome::Fail(format!("expected the single stderr line `{expected_stderr}`, got {lines:?}"));
+    }
+    Outcome::Pass
+}
+
+fn bad_guest_missing(context: &mut Context) -> Outcome {
+    let guest = target_dir().join("run").join("system").join("no-such-guest.elf");
+    if guest.exists() {
+        return Outcome::Fail(format!("{} exists, but this test needs it absent", guest.display()));
+    }
+    let expected = format!("xtask: guest `{}` does not exist", guest.display());
+    expect_rejected_guest(context, &guest, &expected)
+}
+
+fn bad_guest_not_elf(context: &mut Context) -> Outcome {
+    let dir = target_dir().join("run").join("system");
+    let guest = dir.join("not-an-elf.txt");
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&guest, "#!/bin/sh\necho this is a shell script\n"));
+    if let Err(err) = written {
+        return Outcome::Fail(format!("cannot write {}: {err}", guest.display()));
+    }
+    let expected = format!("xtask: guest `{}` is not an ELF file", guest.display());
+    expect_rejected_guest(context, &guest, &expected)
+}
+
+fn bad_guest_no_xen_notes(context: &mut Context) -> Outcome {
+    // Any host program is an ELF without Xen notes; this harness is one that surely exists.
+    let guest = match std::env::current_exe() {
+        Ok(path) => path,
+        Err(err) => return Outcome::Fail(format!("cannot find the harness binary: {err}")),
+    };
+    let expected = format!(
+        "xtask: guest `{}` is an ELF without Xen notes (no \"Xen\" note in a PT_NOTE segment or .note* section)",
+        guest.display()
+    );
+    expect_rejected_guest(context, &guest, &expected)
+}
