@@ -3,4 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod domain_builder;
+pub mod hypercall_page;
+pub mod layout;
+pub mod options;
+pub mod pvclock;
 pub mod mm;

@@ -1,0 +1,164 @@
+//! Start of day: from the PVH entry to a running guest.
+
+use drivers::debug_exit::Verdict;
+use hypercalls::abi::hvm::{HvmMemmapTableEntry, HvmModlistEntry, HvmStartInfo, XEN_HVM_START_MAGIC_VALUE};
+
+use crate::arch::{self, memory};
+use crate::layout::{HV_PHYS_BASE, HV_VIRT_BASE};
+use crate::{console, domain, time};
+
+/// Memory regions from the loader, at most this many.
+const MAX_REGIONS: usize = 32;
+
+#[derive(Clone, Copy, Default)]
+struct Region {
+    start: u64,
+    end: u64,
+}
+
+/// What the PVH loader (QEMU) handed over.
+struct BootInfo {
+    ram: [Region; MAX_REGIONS],
+    nr_ram: usize,
+    /// Ranges the hypervisor must not hand out: the start-info block, the
+    /// command line, the module list and the guest ELF itself.
+    in_use: [Region; 8],
+    nr_in_use: usize,
+    cmdline: [u8; 2048],
+    cmdline_len: usize,
+    guest_image: Option<Region>,
+}
+
+impl BootInfo {
+    fn reserve(&mut self, start: u64, len: u64) {
+        if self.nr_in_use < self.in_use.len() {
+            self.in_use[self.nr_in_use] = Region { start, end: start + len };
+            self.nr_in_use += 1;
+        }
+    }
+
+    fn is_ram(&self, start: u64, len: u64) -> bool {
+        self.ram[..self.nr_ram].iter().any(|r| r.start <= start && start + len <= r.end)
+    }
+}
+
+pub fn hv_main(start_info: u64) -> ! {
+    console::init();
+    arch::heap::init();
+    log::info!("Rust Xen-compatible hypervisor {} starting", env!("CARGO_PKG_VERSION"));
+    arch::descriptors::install(arch::boot::stack_top());
+    arch::entry::install_idt();
+    arch::cpu::enable_cpu_features();
+
+    let boot = match read_boot_info(start_info) {
+        Ok(boot) => boot,
+        Err(problem) => fail(format_args!("boot: {problem}")),
+    };
+    let cmdline = core::str::from_utf8(&boot.cmdline[..boot.cmdline_len]).unwrap_or("");
+    let options = match hypervisor::options::parse(cmdline) {
+        Ok(options) => options,
+        Err(error) => fail(format_args!("command line: {error}")),
+    };
+    console::set_debug(options.debug);
+
+    init_memory(&boot);
+    time::init();
+
+    let Some(image) = boot.guest_image else {
+        fail(format_args!(
+            "no guest kernel: pass the guest ELF as the first module (QEMU -initrd)"
+        ));
+    };
+    let image = memory::bytes(image.start, image.end - image.start);
+    let entry = match domain::build::build(image, options.guest_mem_mib, options.guest_cmdline.as_bytes()) {
+        Ok(entry) => entry,
+        Err(error) => fail(format_args!("cannot build the guest domain: {error}")),
+    };
+    log::info!("starting the guest");
+    arch::entry::enter_guest(&entry)
+}
+
+fn fail(message: core::fmt::Arguments<'_>) -> ! {
+    log::error!("{message}");
+    console::exit(Verdict::Failure)
+}
+
+fn read_boot_info(paddr: u64) -> Result<BootInfo, &'static str> {
+    let info: HvmStartInfo = memory::read_struct(paddr);
+    if info.magic != XEN_HVM_START_MAGIC_VALUE {
+        return Err("hvm_start_info has the wrong magic: boot the hypervisor with a PVH loader");
+    }
+    if info.version < 1 || info.memmap_entries == 0 {
+        return Err("the loader passed no memory map (hvm_start_info version 0)");
+    }
+    let mut boot = BootInfo {
+        ram: [Region::default(); MAX_REGIONS],
+        nr_ram: 0,
+        in_use: [Region::default(); 8],
+        nr_in_use: 0,
+        cmdline: [0; 2048],
+        cmdline_len: 0,
+        guest_image: None,
+    };
+    boot.reserve(paddr, core::mem::size_of::<HvmStartInfo>() as u64);
+    if info.cmdline_paddr != 0 {
+        let text = memory::bytes(info.cmdline_paddr, boot.cmdline.len() as u64);
+        let len = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+        boot.cmdline[..len].copy_from_slice(&text[..len]);
+        boot.cmdline_len = len;
+    }
+    let entry_size = core::mem::size_of::<HvmMemmapTableEntry>() as u64;
+    for index in 0..u64::from(info.memmap_entries) {
+        let entry: HvmMemmapTableEntry = memory::read_struct(info.memmap_paddr + index * entry_size);
+        if entry.r#type == hypercalls::abi::hvm::XEN_HVM_MEMMAP_TYPE_RAM && boot.nr_ram < MAX_REGIONS {
+            boot.ram[boot.nr_ram] = Region { start: entry.addr, end: entry.addr + entry.size };
+            boot.nr_ram += 1;
+        }
+    }
+    boot.reserve(info.memmap_paddr, u64::from(info.memmap_entries) * entry_size);
+    if info.nr_modules > 0 {
+        let module: HvmModlistEntry = memory::read_struct(info.modlist_paddr);
+        boot.guest_image = Some(Region { start: module.paddr, end: module.paddr + module.size });
+        boot.reserve(module.paddr, module.size);
+        boot.reserve(info.modlist_paddr, core::mem::size_of::<HvmModlistEntry>() as u64);
+    }
+    Ok(boot)
+}
+
+/// Gives every free RAM frame to the allocator, then moves onto the
+/// hypervisor's own page tables with a direct map of machine memory.
+fn init_memory(boot: &BootInfo) {
+    let image = arch::boot::image();
+    let image_end = (image.end - HV_VIRT_BASE).next_multiple_of(memory::PAGE_SIZE);
+    let mut reserved = [Region::default(); 10];
+    reserved[0] = Region { start: 0, end: HV_PHYS_BASE.max(image_end) };
+    reserved[1..=boot.nr_in_use].copy_from_slice(&boot.in_use[..boot.nr_in_use]);
+    let reserved = &reserved[..=boot.nr_in_use];
+
+    let mut total = 0;
+    let mut ram_end = 0;
+    for region in &boot.ram[..boot.nr_ram] {
+        ram_end = ram_end.max(region.end);
+        // Split the region around reserved ranges, page by page boundaries.
+        let mut start = region.start.next_multiple_of(memory::PAGE_SIZE);
+        let end = region.end / memory::PAGE_SIZE * memory::PAGE_SIZE;
+        while start < end {
+            let blocking = reserved.iter().filter(|r| r.start < end && r.end > start).min_by_key(|r| r.start);
+            let stop = match blocking {
+                Some(r) if r.start <= start => {
+                    start = r.end.next_multiple_of(memory::PAGE_SIZE);
+                    continue;
+                }
+                Some(r) => r.start / memory::PAGE_SIZE * memory::PAGE_SIZE,
+                None => end,
+            };
+            memory::add_free_frames(start / memory::PAGE_SIZE, stop / memory::PAGE_SIZE);
+            total += stop - start;
+            start = stop;
+        }
+    }
+    // Map up to 4 GiB at least, so the LAPIC's MMIO page is in the direct map.
+    let limit = ram_end.max(4 << 30).min(crate::layout::MAX_MACHINE_MEMORY);
+    memory::build_hypervisor_address_space(limit, |start, len| boot.is_ram(start, len));
+    log::info!("memory: {} MiB of RAM, {} MiB free for the guest and the hypervisor", ram_end >> 20, total >> 20);
+}

@@ -1,0 +1,118 @@
+//! The one guest domain: its memory, its virtual CPU, and the state the
+//! hypercalls change.
+
+pub mod build;
+
+use alloc::vec::Vec;
+
+use hypercalls::abi::xen::DomId;
+use spin::Mutex;
+
+/// The guest's domain id. Xen's first unprivileged domain is 1; the
+/// hypervisor's built-in backends play domain 0.
+pub const GUEST_DOMID: DomId = 1;
+pub const BACKEND_DOMID: DomId = 0;
+
+/// One entry of the guest's virtual IDT (`set_trap_table`).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct TrapHandler {
+    pub address: u64,
+    pub code_selector: u16,
+    /// Events stay masked while the handler runs (Xen's TI_GET_IF).
+    pub mask_events: bool,
+    /// The gate's DPL: which ring may raise it with `int $n`.
+    pub privilege: u8,
+}
+
+/// The guest's virtual CPU, as PV defines it.
+pub struct Vcpu {
+    pub traps: [TrapHandler; 256],
+    pub event_callback: u64,
+    pub failsafe_callback: u64,
+    pub syscall_callback: u64,
+    pub nmi_callback: u64,
+    /// The kernel stack for entries from guest user mode (`stack_switch`).
+    pub kernel_sp: u64,
+    pub kernel_ss: u64,
+    pub in_kernel_mode: bool,
+    /// Machine addresses of the kernel's and user's L4 (0: none).
+    pub kernel_root: u64,
+    pub user_root: u64,
+    /// The other mode's GS base, swapped in on a kernel/user switch.
+    pub inactive_gs_base: u64,
+    /// Machine address of this vCPU's `vcpu_info`.
+    pub vcpu_info: u64,
+    /// System time (ns) at which VIRQ_TIMER fires, if armed.
+    pub timer_deadline: Option<u64>,
+    pub periodic_period: Option<u64>,
+    pub runstate_area: Option<u64>,
+    /// `fpu_taskswitch`: CR0.TS as the guest sees it.
+    pub fpu_task_switched: bool,
+}
+
+impl Vcpu {
+    fn new(vcpu_info: u64) -> Self {
+        Self {
+            traps: [TrapHandler::default(); 256],
+            event_callback: 0,
+            failsafe_callback: 0,
+            syscall_callback: 0,
+            nmi_callback: 0,
+            kernel_sp: 0,
+            kernel_ss: 0,
+            in_kernel_mode: true,
+            kernel_root: 0,
+            user_root: 0,
+            inactive_gs_base: 0,
+            vcpu_info,
+            timer_deadline: None,
+            periodic_period: None,
+            runstate_area: None,
+            fpu_task_switched: false,
+        }
+    }
+}
+
+pub struct Domain {
+    pub id: DomId,
+    /// Pseudo-physical frame number -> machine frame number.
+    pub p2m: Vec<u64>,
+    /// Machine address of the shared_info page (a hypervisor frame the
+    /// guest may map).
+    pub shared_info: u64,
+    pub vcpu: Vcpu,
+    /// `vm_assist` bits the guest turned on.
+    pub vm_assist: u64,
+    /// Set once the guest asked to stop (a SHUTDOWN_* reason).
+    pub shutdown_reason: Option<u32>,
+    pub console_port: u32,
+    pub store_port: u32,
+    /// Machine addresses of the console and xenstore ring pages.
+    pub console_ring: u64,
+    pub store_ring: u64,
+}
+
+impl Domain {
+    pub fn nr_pages(&self) -> u64 {
+        self.p2m.len() as u64
+    }
+
+    /// Whether the guest owns machine frame `mfn`.
+    pub fn owns_mfn(&self, mfn: u64) -> bool {
+        crate::domain::build::m2p_lookup(mfn).is_some_and(|pfn| self.p2m.get(pfn as usize) == Some(&mfn))
+    }
+}
+
+static DOMAIN: Mutex<Option<Domain>> = Mutex::new(None);
+
+pub fn install(domain: Domain) {
+    *DOMAIN.lock() = Some(domain);
+}
+
+/// Runs `f` on the domain. The hypervisor runs with interrupts off, so the
+/// lock is never contended; a re-entrant call would be a bug and deadlocks
+/// loudly in testing rather than corrupting state.
+pub fn with<R>(f: impl FnOnce(&mut Domain) -> R) -> R {
+    let mut guard = DOMAIN.lock();
+    f(guard.as_mut().expect("no domain built"))
+}

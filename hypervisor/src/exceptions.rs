@@ -1,0 +1,136 @@
+//! Guest exceptions: emulate what Xen emulates for PV guests, and bounce
+//! the rest to the guest's own handler (`set_trap_table`) on its kernel
+//! stack, in Xen's 64-bit PV frame format.
+
+use crate::arch::entry::Frame;
+use crate::arch::{cpu, guest_access};
+use crate::domain::{self, Domain};
+use crate::traps::crash_domain;
+
+pub const PAGE_FAULT: u64 = 14;
+const DOUBLE_FAULT: u64 = 8;
+
+/// Vectors whose frames carry an error code.
+fn has_error_code(vector: u64) -> bool {
+    matches!(vector, 8 | 10 | 11 | 12 | 13 | 14 | 17 | 21 | 29 | 30)
+}
+
+pub fn guest_exception(frame: &mut Frame) {
+    if frame.vector == PAGE_FAULT {
+        let cr2 = cpu::read_cr2();
+        domain::with(|d| set_guest_cr2(d, cr2));
+    }
+    if frame.vector == DOUBLE_FAULT {
+        crash_domain(frame, "double fault");
+    }
+    let vector = frame.vector;
+    let error_code = has_error_code(vector).then_some(frame.error_code);
+    let handler = domain::with(|d| d.vcpu.traps[vector as usize]);
+    if handler.address == 0 {
+        crash_domain(frame, "exception with no guest handler registered");
+    }
+    if let Err(why) = bounce(frame, handler.address, error_code, handler.mask_events) {
+        crash_domain(frame, why);
+    }
+}
+
+/// Xen keeps a PV guest's CR2 in `vcpu_info.arch.cr2`.
+fn set_guest_cr2(domain: &Domain, cr2: u64) {
+    use hypercalls::abi::xen::{ArchVcpuInfo, VcpuInfo};
+    let offset = core::mem::offset_of!(VcpuInfo, arch) + core::mem::offset_of!(ArchVcpuInfo, cr2);
+    crate::arch::memory::write_u64(domain.vcpu.vcpu_info + offset as u64, cr2);
+}
+
+/// Pushes Xen's bounce frame onto the guest kernel stack and redirects
+/// `frame` to `handler`:
+///
+/// ```text
+/// [rsp+0]  rcx           [rsp+8]  r11
+/// [+16]    error code (only when the exception has one)
+/// rip, cs (bits 32-39: the saved upcall mask), rflags, rsp, ss
+/// ```
+/// A frame interrupted in guest kernel mode shows CS with RPL 0, which is
+/// how the guest tells kernel from user mode. From user mode the vCPU
+/// switches to kernel mode and the frame goes on the stack registered with
+/// `stack_switch`.
+pub fn bounce(frame: &mut Frame, handler: u64, error_code: Option<u64>, mask_events: bool) -> Result<(), &'static str> {
+    let (was_kernel, kernel_sp, mask_before) = domain::with(|d| {
+        let mask = upcall_mask(d);
+        (d.vcpu.in_kernel_mode, d.vcpu.kernel_sp, mask)
+    });
+    let mut cs = frame.cs;
+    let mut stack = if was_kernel {
+        cs &= !3;
+        frame.rsp
+    } else {
+        domain::with(crate::exceptions::switch_to_kernel_mode);
+        kernel_sp
+    };
+    stack &= !0xf;
+
+    let rflags_seen = (frame.rflags & !(1 << 9) & !(3 << 12)) | if mask_before { 0 } else { 1 << 9 };
+    let mut words = [0u64; 8];
+    let mut count = 0;
+    let mut push = |value: u64| {
+        words[count] = value;
+        count += 1;
+    };
+    push(frame.rcx);
+    push(frame.r11);
+    if let Some(code) = error_code {
+        push(code);
+    }
+    push(frame.rip);
+    push(cs | (u64::from(mask_before) << 32));
+    push(rflags_seen);
+    push(frame.rsp);
+    push(frame.ss);
+
+    let size = 8 * count as u64;
+    let base = stack.checked_sub(size).ok_or("guest kernel stack pointer underflows")?;
+    let mut bytes = [0u8; 64];
+    for (index, word) in words[..count].iter().enumerate() {
+        bytes[index * 8..index * 8 + 8].copy_from_slice(&word.to_le_bytes());
+    }
+    guest_access::write(base, &bytes[..size as usize]).map_err(|_| "cannot write the bounce frame to the guest stack")?;
+
+    if mask_events {
+        domain::with(|d| set_upcall_mask(d, true));
+    }
+    frame.rip = handler;
+    frame.cs = u64::from(crate::arch::descriptors::GUEST_CS64);
+    frame.ss = u64::from(crate::arch::descriptors::GUEST_SS);
+    frame.rsp = base;
+    // As the CPU does on a trap: clear TF, NT, RF, VM and AC.
+    frame.rflags &= !((1 << 8) | (1 << 14) | (1 << 16) | (1 << 17) | (1 << 18));
+    frame.rflags |= 1 << 9;
+    Ok(())
+}
+
+/// Switches the vCPU from guest user mode to guest kernel mode: the
+/// kernel's page tables and GS base (Xen's toggle_guest_mode).
+pub fn switch_to_kernel_mode(domain: &mut Domain) {
+    if !domain.vcpu.in_kernel_mode {
+        toggle_guest_mode(domain);
+    }
+}
+
+pub fn toggle_guest_mode(domain: &mut Domain) {
+    cpu::swapgs();
+    domain.vcpu.in_kernel_mode = !domain.vcpu.in_kernel_mode;
+    let root = if domain.vcpu.in_kernel_mode { domain.vcpu.kernel_root } else { domain.vcpu.user_root };
+    crate::arch::memory::switch_to_guest_root(root);
+}
+
+fn upcall_mask_address(domain: &Domain) -> u64 {
+    use hypercalls::abi::xen::VcpuInfo;
+    domain.vcpu.vcpu_info + core::mem::offset_of!(VcpuInfo, evtchn_upcall_mask) as u64
+}
+
+pub fn upcall_mask(domain: &Domain) -> bool {
+    crate::arch::memory::read_u8(upcall_mask_address(domain)) != 0
+}
+
+pub fn set_upcall_mask(domain: &Domain, masked: bool) {
+    crate::arch::memory::write_u8(upcall_mask_address(domain), u8::from(masked));
+}
