@@ -43,9 +43,8 @@ pub fn bare_metal_binary(profile: Profile, name: &str) -> PathBuf {
 /// Builds every image that exists and returns their paths.
 pub fn build(profile: Profile) -> Result<Images, XtaskError> {
     let kernel = build_bare_metal_binary(profile, "kernel", "kernel")?;
-    // The hypervisor crate is a library only for now; when it grows a
-    // `hypervisor` binary, build it here the same way as the kernel.
-    Ok(Images { kernel, hypervisor: None })
+    let hypervisor = build_bare_metal_binary(profile, "hypervisor", "hypervisor")?;
+    Ok(Images { kernel, hypervisor: Some(hypervisor) })
 }
 
 fn build_bare_metal_binary(profile: Profile, package: &str, binary: &str) -> Result<PathBuf, XtaskError> {

@@ -38,7 +38,7 @@ enum Task {
 #[derive(Args)]
 struct RunArgs {
     /// Where to run the guest.
-    #[arg(long, value_enum, default_value_t = Backend::Bare)]
+    #[arg(long, value_enum, default_value_t = Backend::Hv)]
     on: Backend,
     /// Boot the guest through its PVH entry (bare always does).
     #[arg(long)]
@@ -100,13 +100,12 @@ fn build(debug: bool) -> Result<(), XtaskError> {
 fn run_guest(args: RunArgs) -> Result<(), XtaskError> {
     // Before building anything: an unavailable backend is an answer in itself.
     args.on.ensure_available()?;
-    let guest = match args.guest {
-        Some(path) => path,
-        None => images::build(profile(args.debug))?.kernel,
-    };
+    let images = images::build(profile(args.debug))?;
+    let guest = args.guest.unwrap_or(images.kernel);
     let options = RunOptions {
         backend: args.on,
         guest,
+        hypervisor: images.hypervisor,
         cmdline: args.cmdline,
         pvh: args.pvh,
         mem_mib: args.mem,

@@ -78,6 +78,35 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
+/// What a run under the bundled hypervisor needs.
+#[derive(Clone, Debug)]
+pub struct HvMachine<'a> {
+    pub hypervisor: &'a Path,
+    pub guest: &'a Path,
+    pub cmdline: &'a str,
+    pub guest_mem_mib: u32,
+    pub gdb: bool,
+}
+
+/// Memory QEMU gives the machine beyond the guest's: the hypervisor image,
+/// its heap, the M2P table and page tables.
+pub const HYPERVISOR_OVERHEAD_MIB: u32 = 64;
+
+/// QEMU boots the hypervisor (a PVH kernel) with the guest ELF as its first
+/// module; `mem=` and everything after `--` on the command line are for the
+/// hypervisor to pass on.
+pub fn hv_args(machine: &HvMachine<'_>) -> Vec<String> {
+    let mut args = bare_args(&BareMachine {
+        guest: machine.hypervisor,
+        cmdline: &format!("mem={} -- {}", machine.guest_mem_mib, machine.cmdline),
+        mem_mib: machine.guest_mem_mib + HYPERVISOR_OVERHEAD_MIB,
+        gdb: machine.gdb,
+    });
+    args.push("-initrd".into());
+    args.push(machine.guest.display().to_string());
+    args
+}
+
 /// What a bare (native PVH) boot needs.
 #[derive(Clone, Debug)]
 pub struct BareMachine<'a> {

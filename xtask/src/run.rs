@@ -41,8 +41,7 @@ impl Backend {
     /// Fails with a usage error (exit 2) for a backend that does not exist yet.
     pub fn ensure_available(self) -> Result<(), XtaskError> {
         let missing = match self {
-            Backend::Bare => return Ok(()),
-            Backend::Hv => "the bundled hypervisor",
+            Backend::Bare | Backend::Hv => return Ok(()),
             Backend::QemuXen => "QEMU's Xen emulation",
             Backend::Xen => "real Xen on QEMU",
         };
@@ -60,6 +59,8 @@ impl Backend {
 pub struct RunOptions {
     pub backend: Backend,
     pub guest: PathBuf,
+    /// The hypervisor image for `Backend::Hv` (default: the release build).
+    pub hypervisor: Option<PathBuf>,
     pub cmdline: String,
     /// Boot the guest through its PVH entry (bare always does).
     pub pvh: bool,
@@ -82,6 +83,7 @@ impl RunOptions {
         RunOptions {
             backend: Backend::Bare,
             guest: guest.into(),
+            hypervisor: None,
             cmdline: cmdline.to_string(),
             pvh: true,
             mem_mib: DEFAULT_MEM_MIB,
@@ -89,6 +91,17 @@ impl RunOptions {
             timeout: Some(DEFAULT_TIMEOUT),
             echo: false,
             log_path: Backend::Bare.default_log_path(),
+        }
+    }
+
+    /// A quiet run under the bundled hypervisor, as the system tests use it.
+    pub fn hv(hypervisor: impl Into<PathBuf>, guest: impl Into<PathBuf>, cmdline: &str) -> Self {
+        RunOptions {
+            backend: Backend::Hv,
+            hypervisor: Some(hypervisor.into()),
+            pvh: false,
+            log_path: Backend::Hv.default_log_path(),
+            ..RunOptions::bare(guest, cmdline)
         }
     }
 }
@@ -180,20 +193,11 @@ fn describe_duration(duration: Duration) -> String {
 pub fn run(options: &RunOptions) -> Result<RunReport, XtaskError> {
     options.backend.ensure_available()?;
     let guest = guest_elf::inspect(&options.guest)?;
-    if !guest.has_pvh_entry() {
-        return Err(XtaskError::usage(format!(
-            "guest `{}` has Xen notes but no XEN_ELFNOTE_PHYS32_ENTRY ({}), which a PVH boot needs",
-            options.guest.display(),
-            guest_elf::XEN_ELFNOTE_PHYS32_ENTRY
-        )));
-    }
     let program = qemu::ensure_qemu()?;
-    let args = qemu::bare_args(&BareMachine {
-        guest: &options.guest,
-        cmdline: &options.cmdline,
-        mem_mib: options.mem_mib,
-        gdb: options.gdb,
-    });
+    let args = match options.backend {
+        Backend::Hv => hv_args(options)?,
+        _ => bare_args(options, &guest)?,
+    };
     if options.gdb {
         eprintln!(
             "xtask: QEMU is waiting for gdb on port {}; attach with: gdb {} -ex 'target remote :{}'",
@@ -204,6 +208,44 @@ pub fn run(options: &RunOptions) -> Result<RunReport, XtaskError> {
     }
     let timeout = if options.gdb { None } else { options.timeout };
     run_qemu(&program, &args, timeout, options.echo, &options.log_path)
+}
+
+fn bare_args(options: &RunOptions, guest: &guest_elf::GuestElf) -> Result<Vec<String>, XtaskError> {
+    if !guest.has_pvh_entry() {
+        return Err(XtaskError::usage(format!(
+            "guest `{}` has Xen notes but no XEN_ELFNOTE_PHYS32_ENTRY ({}), which a PVH boot needs",
+            options.guest.display(),
+            guest_elf::XEN_ELFNOTE_PHYS32_ENTRY
+        )));
+    }
+    Ok(qemu::bare_args(&BareMachine {
+        guest: &options.guest,
+        cmdline: &options.cmdline,
+        mem_mib: options.mem_mib,
+        gdb: options.gdb,
+    }))
+}
+
+/// The bundled hypervisor as QEMU's PVH kernel, the guest ELF as its boot
+/// module, and the guest's memory and command line on the hypervisor's.
+fn hv_args(options: &RunOptions) -> Result<Vec<String>, XtaskError> {
+    let hypervisor = options
+        .hypervisor
+        .clone()
+        .unwrap_or_else(|| crate::images::bare_metal_binary(crate::images::Profile::Release, "hypervisor"));
+    if !hypervisor.is_file() {
+        return Err(XtaskError::usage(format!(
+            "hypervisor image {} does not exist: run `cargo xtask build` first",
+            hypervisor.display()
+        )));
+    }
+    Ok(qemu::hv_args(&qemu::HvMachine {
+        hypervisor: &hypervisor,
+        guest: &options.guest,
+        cmdline: &options.cmdline,
+        guest_mem_mib: options.mem_mib,
+        gdb: options.gdb,
+    }))
 }
 
 fn run_qemu(
@@ -361,7 +403,8 @@ mod tests {
     #[test]
     fn unbuilt_backends_are_usage_errors() {
         assert_eq!(Backend::Bare.ensure_available(), Ok(()));
-        let err = Backend::Hv.ensure_available().unwrap_err();
+        assert_eq!(Backend::Hv.ensure_available(), Ok(()));
+        let err = Backend::QemuXen.ensure_available().unwrap_err();
         assert_eq!(err.status, crate::EXIT_USAGE);
         assert_eq!(err.message, "backend `hv` (the bundled hypervisor) is not built yet");
         assert!(Backend::QemuXen.ensure_available().is_err());
