@@ -406,7 +406,7 @@ mod tests {
         assert_eq!(Backend::Hv.ensure_available(), Ok(()));
         let err = Backend::QemuXen.ensure_available().unwrap_err();
         assert_eq!(err.status, crate::EXIT_USAGE);
-        assert_eq!(err.message, "backend `hv` (the bundled hypervisor) is not built yet");
+        assert_eq!(err.message, "backend `qemu-xen` (QEMU's Xen emulation) is not built yet");
         assert!(Backend::QemuXen.ensure_available().is_err());
         assert!(Backend::Xen.ensure_available().is_err());
     }
