@@ -159,6 +159,6 @@ fn init_memory(boot: &BootInfo) {
     }
     // Map up to 4 GiB at least, so the LAPIC's MMIO page is in the direct map.
     let limit = ram_end.max(4 << 30).min(crate::layout::MAX_MACHINE_MEMORY);
-    memory::build_hypervisor_address_space(limit, |start, len| boot.is_ram(start, len));
+    memory::build_hypervisor_address_space(ram_end, limit, |start, len| boot.is_ram(start, len));
     log::info!("memory: {} MiB of RAM, {} MiB free for the guest and the hypervisor", ram_end >> 20, total >> 20);
 }

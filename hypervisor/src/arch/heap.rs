@@ -7,7 +7,7 @@ use buddy_system_allocator::LockedHeap;
 #[global_allocator]
 static HEAP: LockedHeap<32> = LockedHeap::empty();
 
-pub const HEAP_SIZE: usize = 4 << 20;
+pub const HEAP_SIZE: usize = 16 << 20;
 
 #[repr(align(4096))]
 struct HeapSpace([u8; HEAP_SIZE]);

@@ -23,6 +23,8 @@ pub const PTE_NX: u64 = 1 << 63;
 /// Virtual = machine + this. Starts as the boot mapping of the first GiB.
 static PHYS_OFFSET: AtomicU64 = AtomicU64::new(HV_VIRT_BASE);
 static PHYS_LIMIT: AtomicU64 = AtomicU64::new(1 << 30);
+/// One past the highest RAM address.
+static RAM_END: AtomicU64 = AtomicU64::new(0);
 /// The hypervisor's own L4 (machine address), once built.
 static HV_ROOT: AtomicU64 = AtomicU64::new(0);
 
@@ -113,6 +115,12 @@ pub fn read_struct<T: Copy>(machine: u64) -> T {
     unsafe { (virt(machine, core::mem::size_of::<T>() as u64) as *const T).read_unaligned() }
 }
 
+/// Machine frames below this number may be RAM; the frame table and the
+/// M2P cover them.
+pub fn machine_frame_limit() -> u64 {
+    RAM_END.load(Ordering::Relaxed).div_ceil(PAGE_SIZE)
+}
+
 /// The root of the hypervisor's own page tables.
 pub fn hypervisor_root() -> u64 {
     HV_ROOT.load(Ordering::Relaxed)
@@ -151,7 +159,8 @@ fn walk_create(root: u64, address: u64, level: u32) -> u64 {
 /// permissions and all machine memory below `limit` in the direct map
 /// (2 MiB pages, uncached where `is_ram` says the range is not RAM).
 /// Then switches to it; from here on the boot identity map is gone.
-pub fn build_hypervisor_address_space(limit: u64, is_ram: impl Fn(u64, u64) -> bool) {
+pub fn build_hypervisor_address_space(ram_end: u64, limit: u64, is_ram: impl Fn(u64, u64) -> bool) {
+    RAM_END.store(ram_end, Ordering::Relaxed);
     let root = allocate_frame().expect("no frame for the hypervisor's L4");
     let image = super::boot::image();
     let sections = [

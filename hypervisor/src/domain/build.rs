@@ -12,6 +12,9 @@ use hypervisor::domain_builder::{
     StartInfoInputs, RESERVED_L4_SLOTS,
 };
 
+use hypervisor::domain_builder::PageTableLevel;
+use hypervisor::mm::{Level, Mfn, MmError, SharedAccess};
+
 use super::{Domain, Vcpu, GUEST_DOMID};
 use crate::arch::descriptors::{GUEST_CS64, GUEST_SS};
 use crate::arch::entry::Frame;
@@ -29,6 +32,8 @@ static M2P_ENTRIES: AtomicU64 = AtomicU64::new(0);
 pub enum BuildError {
     Image(ImageError),
     Layout(LayoutError),
+    /// The validator refused the initial state: a builder bug, reported plainly.
+    Memory(MmError),
     OutOfMemory { wanted_pages: u64 },
 }
 
@@ -37,6 +42,7 @@ impl fmt::Display for BuildError {
         match self {
             Self::Image(error) => write!(f, "{error}"),
             Self::Layout(error) => write!(f, "{error}"),
+            Self::Memory(error) => write!(f, "the initial page tables do not validate: {error:?}"),
             Self::OutOfMemory { wanted_pages } => write!(
                 f,
                 "not enough machine memory for {wanted_pages} guest pages (lower mem= or give QEMU more -m)"
@@ -76,6 +82,15 @@ fn create_m2p(max_mfn: u64) -> Result<(), BuildError> {
     Ok(())
 }
 
+fn level_of(level: PageTableLevel) -> Level {
+    match level {
+        PageTableLevel::L1 => Level::L1,
+        PageTableLevel::L2 => Level::L2,
+        PageTableLevel::L3 => Level::L3,
+        PageTableLevel::L4 => Level::L4,
+    }
+}
+
 /// Builds the domain from `image` with `mem_mib` MiB of memory and returns
 /// the register state to start it with.
 pub fn build(image: &[u8], mem_mib: u64, cmdline: &[u8]) -> Result<Frame, BuildError> {
@@ -96,11 +111,13 @@ pub fn build(image: &[u8], mem_mib: u64, cmdline: &[u8]) -> Result<Frame, BuildE
         let frame = memory::allocate_frame().ok_or(BuildError::OutOfMemory { wanted_pages: nr_pages })?;
         p2m.push(frame / PAGE_SIZE);
     }
-    let max_mfn = p2m.iter().copied().max().unwrap_or(0) + 1;
-    create_m2p(max_mfn.max(1 << 20 >> 2))?;
+    let max_mfn = memory::machine_frame_limit();
+    create_m2p(max_mfn)?;
     for (pfn, &mfn) in p2m.iter().enumerate() {
         m2p_set(mfn, pfn as u64);
     }
+    super::memory::init(max_mfn);
+    super::memory::assign_to_domain(GUEST_DOMID, p2m.iter().copied()).map_err(BuildError::Memory)?;
     let mfn_of = |pfn: u64| p2m[pfn as usize];
     let machine_of = |vaddr: u64| {
         let pfn = layout.pfn_of(vaddr).expect("address inside the bootstrap region");
@@ -139,6 +156,10 @@ pub fn build(image: &[u8], mem_mib: u64, cmdline: &[u8]) -> Result<Frame, BuildE
     for slot in RESERVED_L4_SLOTS {
         memory::write_u64(root + 8 * slot as u64, memory::hypervisor_l4_entry(slot));
     }
+    let table_frames: Vec<(Mfn, Level)> = tables
+        .frames()
+        .map(|frame| (Mfn(mfn_of(frame.pfn)), level_of(frame.level)))
+        .collect();
 
     if let Some(page) = layout.hypercall_page {
         let mut stubs = [0u8; 4096];
@@ -147,6 +168,9 @@ pub fn build(image: &[u8], mem_mib: u64, cmdline: &[u8]) -> Result<Frame, BuildE
     }
 
     let shared_info = memory::allocate_frame().ok_or(BuildError::OutOfMemory { wanted_pages: 1 })?;
+    super::memory::share_with_domain(GUEST_DOMID, shared_info / PAGE_SIZE, SharedAccess::ReadWrite)
+        .map_err(BuildError::Memory)?;
+    super::memory::adopt_initial_tables(GUEST_DOMID, &table_frames).map_err(BuildError::Memory)?;
     const CONSOLE_PORT: u32 = 1;
     const STORE_PORT: u32 = 2;
     let fields = start_info_fields(

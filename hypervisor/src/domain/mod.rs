@@ -2,6 +2,7 @@
 //! hypercalls change.
 
 pub mod build;
+pub mod memory;
 
 use alloc::vec::Vec;
 
