@@ -142,3 +142,13 @@ pub fn enable_cpu_features() {
         });
     }
 }
+
+/// Sets or clears CR0.TS (the guest's `fpu_taskswitch`).
+pub fn set_task_switched(set: bool) {
+    use x86_64::registers::control::{Cr0, Cr0Flags};
+    // SAFETY: TS only makes FPU/SSE instructions raise #NM; the hypervisor
+    // is soft-float and never executes them.
+    unsafe {
+        Cr0::update(|flags| flags.set(Cr0Flags::TASK_SWITCHED, set));
+    }
+}

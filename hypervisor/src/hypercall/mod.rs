@@ -3,6 +3,11 @@
 //! in %rax, a negative Xen errno on failure. Unknown numbers get -ENOSYS.
 
 mod console;
+mod cpu;
+mod memory;
+mod mm;
+mod multicall;
+mod physdev;
 mod sched;
 mod version;
 
@@ -38,6 +43,23 @@ fn call(number: u64, args: Args, frame: &mut Frame) -> HypercallResult {
         __HYPERVISOR_xen_version => version::xen_version(args),
         __HYPERVISOR_sched_op => sched::sched_op(args, frame),
         __HYPERVISOR_sched_op_compat => sched::sched_op_compat(args, frame),
+        __HYPERVISOR_mmu_update => mm::mmu_update(args),
+        __HYPERVISOR_mmuext_op => mm::mmuext_op(args),
+        __HYPERVISOR_update_va_mapping => mm::update_va_mapping(args),
+        __HYPERVISOR_update_va_mapping_otherdomain => mm::update_va_mapping_otherdomain(args),
+        __HYPERVISOR_set_trap_table => cpu::set_trap_table(args),
+        __HYPERVISOR_set_callbacks => cpu::set_callbacks(args),
+        __HYPERVISOR_callback_op => cpu::callback_op(args),
+        __HYPERVISOR_iret => cpu::iret(frame),
+        __HYPERVISOR_stack_switch => cpu::stack_switch(args),
+        __HYPERVISOR_fpu_taskswitch => cpu::fpu_taskswitch(args),
+        __HYPERVISOR_set_segment_base => cpu::set_segment_base(args),
+        __HYPERVISOR_vm_assist => cpu::vm_assist(args),
+        __HYPERVISOR_set_gdt => cpu::set_gdt(args),
+        __HYPERVISOR_update_descriptor => cpu::update_descriptor(args),
+        __HYPERVISOR_memory_op => memory::memory_op(args),
+        __HYPERVISOR_multicall => multicall::multicall(args, frame),
+        __HYPERVISOR_physdev_op => physdev::physdev_op(args),
         _ => Err(XenError::ENOSYS),
     }
 }
