@@ -24,6 +24,8 @@ const TESTS: &[SystemTest] = &[
     SystemTest { name: "bare-boot-banner", run: bare_boot_banner },
     SystemTest { name: "bare-selftest", run: bare_selftest },
     SystemTest { name: "bare-exception-handler", run: bare_exception_handler },
+    SystemTest { name: "hv-runs-pv-guest", run: hv_runs_pv_guest },
+    SystemTest { name: "hv-bad-option", run: hv_bad_option },
     SystemTest { name: "bad-guest-missing", run: bad_guest_missing },
     SystemTest { name: "bad-guest-not-elf", run: bad_guest_not_elf },
     SystemTest { name: "bad-guest-no-xen-notes", run: bad_guest_no_xen_notes },
@@ -72,19 +74,21 @@ fn one_line(reason: &str) -> String {
 /// Things several tests need, built at most once per harness run.
 #[derive(Default)]
 struct Context {
-    kernel: Option<Result<PathBuf, String>>,
+    images: Option<Result<images::Images, String>>,
     xtask_binary: Option<Result<PathBuf, String>>,
 }
 
 impl Context {
-    fn kernel(&mut self) -> Result<PathBuf, String> {
-        self.kernel
+    fn images(&mut self) -> Result<images::Images, String> {
+        self.images
             .get_or_insert_with(|| {
-                images::build(Profile::Release)
-                    .map(|built| built.kernel)
-                    .map_err(|err| format!("cannot build the kernel: {err}"))
+                images::build(Profile::Release).map_err(|err| format!("cannot build the images: {err}"))
             })
             .clone()
+    }
+
+    fn kernel(&mut self) -> Result<PathBuf, String> {
+        self.images().map(|built| built.kernel)
     }
 
     /// The real `xtask` binary, so exit statuses and stderr are exactly what a user sees.
@@ -112,6 +116,19 @@ fn boot_bare(context: &mut Context, name: &str, cmdline: &str) -> Result<RunRepo
     }
     let kernel = context.kernel().map_err(Outcome::Fail)?;
     let mut options = RunOptions::bare(kernel, cmdline);
+    options.log_path = target_dir().join("run").join("system").join(format!("{name}.log"));
+    run::run(&options).map_err(|err| Outcome::Fail(format!("the runner refused: {err}")))
+}
+
+/// Boots the kernel as a PV guest of the bundled hypervisor.
+fn boot_hv(context: &mut Context, name: &str, cmdline: &str, mem_mib: u32) -> Result<RunReport, Outcome> {
+    if qemu::find_qemu().is_none() {
+        return Err(Outcome::Skip(format!("{} is not installed", qemu::QEMU_PROGRAM)));
+    }
+    let built = context.images().map_err(Outcome::Fail)?;
+    let hypervisor = built.hypervisor.ok_or_else(|| Outcome::Fail("no hypervisor image was built".into()))?;
+    let mut options = RunOptions::hv(hypervisor, built.kernel, cmdline);
+    options.mem_mib = mem_mib;
     options.log_path = target_dir().join("run").join("system").join(format!("{name}.log"));
     run::run(&options).map_err(|err| Outcome::Fail(format!("the runner refused: {err}")))
 }
@@ -242,4 +259,40 @@ fn bad_guest_no_xen_notes(context: &mut Context) -> Outcome {
         guest.display()
     );
     expect_rejected_guest(context, &guest, &expected)
+}
+
+/// The hypervisor builds a PV domain from the kernel ELF, enters it in ring
+/// 3, and the guest reaches it through its hypercall page: its console
+/// output (console_io) appears and its shutdown (sched_op) ends the run
+/// with the guest's own verdict, not a hypervisor fault.
+fn hv_runs_pv_guest(context: &mut Context) -> Outcome {
+    let report = match boot_hv(context, "hv-runs-pv-guest", "", 64) {
+        Ok(report) => report,
+        Err(outcome) => return outcome,
+    };
+    for expected in ["(HV) ENTRY ADDRESS:", "(HV) starting the guest", "(HV) Guest domain shut down: reason"] {
+        if !report.output.contains(expected) {
+            return fail_with(&report, &format!("no `{expected}` in the output"));
+        }
+    }
+    let after_start = report.output.split("(HV) starting the guest").nth(1).unwrap_or("");
+    if !after_start.lines().any(|line| !line.trim().is_empty() && !line.starts_with("(HV)")) {
+        return fail_with(&report, "the guest printed nothing through the hypervisor");
+    }
+    match report.verdict() {
+        Some(Verdict::Success | Verdict::Failure) => Outcome::Pass,
+        _ => fail_with(&report, "the run did not end with the guest's verdict"),
+    }
+}
+
+/// A bad hypervisor option is refused with a one-line reason and a failure verdict.
+fn hv_bad_option(context: &mut Context) -> Outcome {
+    let report = match boot_hv(context, "hv-bad-option", "", 1) {
+        Ok(report) => report,
+        Err(outcome) => return outcome,
+    };
+    if !report.output.contains("(HV) ERROR: command line: mem=1 is outside") {
+        return fail_with(&report, "no clear error for mem=1");
+    }
+    expect_verdict(&report, Verdict::Failure)
 }
