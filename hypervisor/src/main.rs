@@ -7,6 +7,9 @@
 //! `forbid(unsafe_code)` and tested on the host.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![cfg_attr(target_os = "none", deny(unsafe_code))]
+// Xen's constants keep their C names (`__HYPERVISOR_mmu_update`, ...), and
+// matching on them is the clearest way to dispatch.
+#![allow(non_upper_case_globals)]
 
 #[cfg(target_os = "none")]
 extern crate alloc;

@@ -47,6 +47,12 @@ pub fn build(profile: Profile) -> Result<Images, XtaskError> {
     Ok(Images { kernel, hypervisor: Some(hypervisor) })
 }
 
+/// Builds one image (`kernel` or `hypervisor`, each the binary of the
+/// package of the same name) and returns its path.
+pub fn build_one(profile: Profile, name: &str) -> Result<PathBuf, XtaskError> {
+    build_bare_metal_binary(profile, name, name)
+}
+
 fn build_bare_metal_binary(profile: Profile, package: &str, binary: &str) -> Result<PathBuf, XtaskError> {
     let mut cargo = Command::new(cargo_program());
     cargo

@@ -100,12 +100,19 @@ fn build(debug: bool) -> Result<(), XtaskError> {
 fn run_guest(args: RunArgs) -> Result<(), XtaskError> {
     // Before building anything: an unavailable backend is an answer in itself.
     args.on.ensure_available()?;
-    let images = images::build(profile(args.debug))?;
-    let guest = args.guest.unwrap_or(images.kernel);
+    // Build only what this run boots: a user's `--guest` needs no kernel build.
+    let guest = match args.guest {
+        Some(path) => path,
+        None => images::build_one(profile(args.debug), "kernel")?,
+    };
+    let hypervisor = match args.on {
+        Backend::Hv => Some(images::build_one(profile(args.debug), "hypervisor")?),
+        _ => None,
+    };
     let options = RunOptions {
         backend: args.on,
         guest,
-        hypervisor: images.hypervisor,
+        hypervisor,
         cmdline: args.cmdline,
         pvh: args.pvh,
         mem_mib: args.mem,

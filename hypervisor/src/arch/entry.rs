@@ -128,6 +128,8 @@ global_asm!(
         cld
         mov %rsp, %rdi
         call {dispatch}
+    /* Restores the Frame at %rsp and returns to it. */
+    hv_restore_frame:
         pop %r15
         pop %r14
         pop %r13
@@ -165,23 +167,7 @@ global_asm!(
     .global hv_enter_guest
     hv_enter_guest:
         mov %rdi, %rsp
-        pop %r15
-        pop %r14
-        pop %r13
-        pop %r12
-        pop %r11
-        pop %r10
-        pop %r9
-        pop %r8
-        pop %rbp
-        pop %rdi
-        pop %rsi
-        pop %rdx
-        pop %rcx
-        pop %rbx
-        pop %rax
-        add $16, %rsp
-        iretq
+        jmp hv_restore_frame
     .popsection
     "#,
     timer = const TIMER_VECTOR,
