@@ -37,14 +37,9 @@ impl Verdict {
 
     /// Maps a QEMU exit status back to the verdict that produced it.
     pub fn from_qemu_status(status: i32) -> Option<Verdict> {
-        [
-            Verdict::Success,
-            Verdict::Failure,
-            Verdict::Reboot,
-            Verdict::HypervisorFault,
-        ]
-        .into_iter()
-        .find(|v| v.qemu_status() == status)
+        [Verdict::Success, Verdict::Failure, Verdict::Reboot, Verdict::HypervisorFault]
+            .into_iter()
+            .find(|v| v.qemu_status() == status)
     }
 }
 

@@ -65,9 +65,7 @@ pub fn hv_main(start_info: u64) -> ! {
     time::init();
 
     let Some(image) = boot.guest_image else {
-        fail(format_args!(
-            "no guest kernel: pass the guest ELF as the first module (QEMU -initrd)"
-        ));
+        fail(format_args!("no guest kernel: pass the guest ELF as the first module (QEMU -initrd)"));
     };
     let image = memory::bytes(image.start, image.end - image.start);
     let entry = match domain::build::build(image, options.guest_mem_mib, options.guest_cmdline.as_bytes()) {
@@ -160,5 +158,9 @@ fn init_memory(boot: &BootInfo) {
     // Map up to 4 GiB at least, so the LAPIC's MMIO page is in the direct map.
     let limit = ram_end.max(4 << 30).min(crate::layout::MAX_MACHINE_MEMORY);
     memory::build_hypervisor_address_space(ram_end, limit, |start, len| boot.is_ram(start, len));
-    log::info!("memory: {} MiB of RAM, {} MiB free for the guest and the hypervisor", ram_end >> 20, total >> 20);
+    log::info!(
+        "memory: {} MiB of RAM, {} MiB free for the guest and the hypervisor",
+        ram_end >> 20,
+        total >> 20
+    );
 }

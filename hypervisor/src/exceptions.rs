@@ -53,7 +53,12 @@ fn set_guest_cr2(domain: &Domain, cr2: u64) {
 /// how the guest tells kernel from user mode. From user mode the vCPU
 /// switches to kernel mode and the frame goes on the stack registered with
 /// `stack_switch`.
-pub fn bounce(frame: &mut Frame, handler: u64, error_code: Option<u64>, mask_events: bool) -> Result<(), &'static str> {
+pub fn bounce(
+    frame: &mut Frame,
+    handler: u64,
+    error_code: Option<u64>,
+    mask_events: bool,
+) -> Result<(), &'static str> {
     let (was_kernel, kernel_sp, mask_before) = domain::with(|d| {
         let mask = upcall_mask(d);
         (d.vcpu.in_kernel_mode, d.vcpu.kernel_sp, mask)
@@ -92,7 +97,8 @@ pub fn bounce(frame: &mut Frame, handler: u64, error_code: Option<u64>, mask_eve
     for (index, word) in words[..count].iter().enumerate() {
         bytes[index * 8..index * 8 + 8].copy_from_slice(&word.to_le_bytes());
     }
-    guest_access::write(base, &bytes[..size as usize]).map_err(|_| "cannot write the bounce frame to the guest stack")?;
+    guest_access::write(base, &bytes[..size as usize])
+        .map_err(|_| "cannot write the bounce frame to the guest stack")?;
 
     if mask_events {
         domain::with(|d| set_upcall_mask(d, true));

@@ -5,6 +5,6 @@
 pub mod domain_builder;
 pub mod hypercall_page;
 pub mod layout;
+pub mod mm;
 pub mod options;
 pub mod pvclock;
-pub mod mm;

@@ -85,8 +85,32 @@ pub fn dump(frame: &Frame) {
         frame.vector,
         frame.error_code
     );
-    log::error!("RAX {:#018x} RBX {:#018x} RCX {:#018x} RDX {:#018x}", frame.rax, frame.rbx, frame.rcx, frame.rdx);
-    log::error!("RSI {:#018x} RDI {:#018x} RBP {:#018x} R8  {:#018x}", frame.rsi, frame.rdi, frame.rbp, frame.r8);
-    log::error!("R9  {:#018x} R10 {:#018x} R11 {:#018x} R12 {:#018x}", frame.r9, frame.r10, frame.r11, frame.r12);
-    log::error!("R13 {:#018x} R14 {:#018x} R15 {:#018x} CR2 {:#018x}", frame.r13, frame.r14, frame.r15, cpu::read_cr2());
+    log::error!(
+        "RAX {:#018x} RBX {:#018x} RCX {:#018x} RDX {:#018x}",
+        frame.rax,
+        frame.rbx,
+        frame.rcx,
+        frame.rdx
+    );
+    log::error!(
+        "RSI {:#018x} RDI {:#018x} RBP {:#018x} R8  {:#018x}",
+        frame.rsi,
+        frame.rdi,
+        frame.rbp,
+        frame.r8
+    );
+    log::error!(
+        "R9  {:#018x} R10 {:#018x} R11 {:#018x} R12 {:#018x}",
+        frame.r9,
+        frame.r10,
+        frame.r11,
+        frame.r12
+    );
+    log::error!(
+        "R13 {:#018x} R14 {:#018x} R15 {:#018x} CR2 {:#018x}",
+        frame.r13,
+        frame.r14,
+        frame.r15,
+        cpu::read_cr2()
+    );
 }

@@ -32,13 +32,17 @@ impl drivers::PortIo for PortIo {
         let value: u8;
         // SAFETY: the hypervisor only touches ports of devices it drives
         // (COM1, the PIT, isa-debug-exit), none of which affects memory.
-        unsafe { asm!("in al, dx", in("dx") port, out("al") value, options(nomem, nostack, preserves_flags)) };
+        unsafe {
+            asm!("in al, dx", in("dx") port, out("al") value, options(nomem, nostack, preserves_flags))
+        };
         value
     }
 
     fn write8(&mut self, port: u16, value: u8) {
         // SAFETY: as above.
-        unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags)) };
+        unsafe {
+            asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags))
+        };
     }
 }
 

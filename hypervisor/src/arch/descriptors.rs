@@ -124,7 +124,8 @@ pub fn install(stack_top: u64) {
         )
         .expect("STAR layout");
         LStar::write(VirtAddr::new(hv_syscall_entry as *const () as u64));
-        x86_64::registers::model_specific::Msr::new(0xc000_0083).write(hv_compat_syscall_entry as *const () as u64);
+        x86_64::registers::model_specific::Msr::new(0xc000_0083)
+            .write(hv_compat_syscall_entry as *const () as u64);
         SFMask::write(
             RFlags::INTERRUPT_FLAG
                 | RFlags::TRAP_FLAG

@@ -201,8 +201,15 @@ struct Gate {
     reserved: u32,
 }
 
-const NO_GATE: Gate =
-    Gate { offset_low: 0, selector: 0, ist: 0, type_attributes: 0, offset_middle: 0, offset_high: 0, reserved: 0 };
+const NO_GATE: Gate = Gate {
+    offset_low: 0,
+    selector: 0,
+    ist: 0,
+    type_attributes: 0,
+    offset_middle: 0,
+    offset_high: 0,
+    reserved: 0,
+};
 
 #[repr(C, align(16))]
 struct Idt([Gate; 256]);

@@ -69,7 +69,11 @@ pub fn read(address: u64, buffer: &mut [u8]) -> Result<(), Fault> {
     // outside the hypervisor's memory, and any fault on it is recovered by
     // the fixup table (the copy then reports bytes left over).
     let left = unsafe { hv_copy_bytes(buffer.as_mut_ptr(), address as *const u8, buffer.len()) };
-    if left == 0 { Ok(()) } else { Err(Fault) }
+    if left == 0 {
+        Ok(())
+    } else {
+        Err(Fault)
+    }
 }
 
 /// Copies `bytes` to guest address `address`.
@@ -81,7 +85,11 @@ pub fn write(address: u64, bytes: &[u8]) -> Result<(), Fault> {
     // map hypervisor frames writable (the page-type rules), so a write
     // through a guest address only reaches guest memory.
     let left = unsafe { hv_copy_bytes(address as *mut u8, bytes.as_ptr(), bytes.len()) };
-    if left == 0 { Ok(()) } else { Err(Fault) }
+    if left == 0 {
+        Ok(())
+    } else {
+        Err(Fault)
+    }
 }
 
 /// Reads a plain-old-data structure (an integer-only `repr(C)` argument).

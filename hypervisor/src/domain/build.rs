@@ -8,8 +8,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use alloc::vec::Vec;
 use hypervisor::domain_builder::{
-    compute_layout, parse_guest_image, start_info_fields, BootPageTables, ImageError, LayoutError, LayoutRequest,
-    StartInfoInputs, RESERVED_L4_SLOTS,
+    compute_layout, parse_guest_image, start_info_fields, BootPageTables, ImageError, LayoutError,
+    LayoutRequest, StartInfoInputs, RESERVED_L4_SLOTS,
 };
 
 use hypervisor::domain_builder::PageTableLevel;
@@ -34,7 +34,9 @@ pub enum BuildError {
     Layout(LayoutError),
     /// The validator refused the initial state: a builder bug, reported plainly.
     Memory(MmError),
-    OutOfMemory { wanted_pages: u64 },
+    OutOfMemory {
+        wanted_pages: u64,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -156,10 +158,8 @@ pub fn build(image: &[u8], mem_mib: u64, cmdline: &[u8]) -> Result<Frame, BuildE
     for slot in RESERVED_L4_SLOTS {
         memory::write_u64(root + 8 * slot as u64, memory::hypervisor_l4_entry(slot));
     }
-    let table_frames: Vec<(Mfn, Level)> = tables
-        .frames()
-        .map(|frame| (Mfn(mfn_of(frame.pfn)), level_of(frame.level)))
-        .collect();
+    let table_frames: Vec<(Mfn, Level)> =
+        tables.frames().map(|frame| (Mfn(mfn_of(frame.pfn)), level_of(frame.level))).collect();
 
     if let Some(page) = layout.hypercall_page {
         let mut stubs = [0u8; 4096];

@@ -4,8 +4,10 @@
 
 use alloc::vec::Vec;
 
-use hypervisor::mm::{FrameInfo, FrameMemory, FrameTable, Level, MmError, Mfn, Owner, SharedAccess, VcpuPageTables};
 use hypervisor::mm::HYPERVISOR_L4_SLOTS;
+use hypervisor::mm::{
+    FrameInfo, FrameMemory, FrameTable, Level, Mfn, MmError, Owner, SharedAccess, VcpuPageTables,
+};
 use spin::Mutex;
 
 use crate::arch::memory::{self, PAGE_SIZE};

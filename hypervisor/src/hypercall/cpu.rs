@@ -2,7 +2,7 @@
 //! touch itself: its trap table, callbacks, kernel stack, segment bases,
 //! FPU switch flag, GDT, and the `iret` that returns from its handlers.
 
-use hypercalls::abi::arch_x86::{SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER, VGCF_in_syscall};
+use hypercalls::abi::arch_x86::{VGCF_in_syscall, SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER};
 use hypercalls::abi::callback::*;
 use hypercalls::abi::xen::*;
 use hypercalls::XenError;
@@ -16,7 +16,11 @@ use crate::domain::{self, memory as domain_memory, TrapHandler, GUEST_DOMID};
 use crate::exceptions;
 
 fn guest_code_address(address: u64) -> Result<u64, XenError> {
-    if guest_access::is_guest_range(address, 1) { Ok(address) } else { Err(XenError::EINVAL) }
+    if guest_access::is_guest_range(address, 1) {
+        Ok(address)
+    } else {
+        Err(XenError::EINVAL)
+    }
 }
 
 /// `set_trap_table(traps)`: a list of `trap_info` ending with a zero
@@ -106,7 +110,8 @@ pub fn iret(frame: &mut Frame) -> HypercallResult {
     if guest_access::read(frame.rsp, &mut raw).is_err() {
         crate::traps::crash_domain(frame, "fault while reading the iret frame from the guest stack");
     }
-    let word = |index: usize| u64::from_le_bytes(raw[index * 8..index * 8 + 8].try_into().unwrap_or_default());
+    let word =
+        |index: usize| u64::from_le_bytes(raw[index * 8..index * 8 + 8].try_into().unwrap_or_default());
     let (rax, r11, rcx, flags, rip, cs, rflags, rsp, ss) =
         (word(0), word(1), word(2), word(3), word(4), word(5), word(6), word(7), word(8));
     if cs & 3 == 3 {
@@ -217,9 +222,12 @@ pub fn update_descriptor(Args([machine_address, descriptor, ..]): Args) -> Hyper
     }
     let mfn = Mfn(machine_address / 4096);
     let index = ((machine_address % 4096) / 8) as usize;
-    domain_memory::with(|state, mem| state.frames.update_descriptor(mem, GUEST_DOMID, mfn, index, descriptor))
-        .map_err(|e| XenError::from_errno(e.xen_errno()))?;
-    let gdt_position = domain_memory::with(|state, _| state.bases.gdt_frames().position(|frame| frame == mfn));
+    domain_memory::with(|state, mem| {
+        state.frames.update_descriptor(mem, GUEST_DOMID, mfn, index, descriptor)
+    })
+    .map_err(|e| XenError::from_errno(e.xen_errno()))?;
+    let gdt_position =
+        domain_memory::with(|state, _| state.bases.gdt_frames().position(|frame| frame == mfn));
     if let Some(page) = gdt_position {
         descriptors::set_guest_descriptor(page * 512 + index, descriptor);
     }

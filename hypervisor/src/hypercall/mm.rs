@@ -79,7 +79,8 @@ fn one_update(pointer: u64, value: u64, changed_tables: &mut bool) -> Result<(),
         }
         MMU_MACHPHYS_UPDATE => {
             let mfn = address / PAGE_SIZE;
-            domain_memory::with(|state, _| state.frames.machphys_update(GUEST_DOMID, Mfn(mfn))).map_err(mm_error)?;
+            domain_memory::with(|state, _| state.frames.machphys_update(GUEST_DOMID, Mfn(mfn)))
+                .map_err(mm_error)?;
             build::m2p_set(mfn, value);
             Ok(())
         }
@@ -118,10 +119,12 @@ fn one_extended_op(command: u32, arg1: u64, arg2: u64) -> Result<(), XenError> {
     match command {
         MMUEXT_PIN_L1_TABLE..=MMUEXT_PIN_L4_TABLE => {
             let level = Level::from_pin_command(command).ok_or(XenError::EINVAL)?;
-            domain_memory::with(|state, mem| state.frames.pin(mem, GUEST_DOMID, Mfn(arg1), level)).map_err(mm_error)
+            domain_memory::with(|state, mem| state.frames.pin(mem, GUEST_DOMID, Mfn(arg1), level))
+                .map_err(mm_error)
         }
         MMUEXT_UNPIN_TABLE => {
-            domain_memory::with(|state, mem| state.frames.unpin(mem, GUEST_DOMID, Mfn(arg1))).map_err(mm_error)?;
+            domain_memory::with(|state, mem| state.frames.unpin(mem, GUEST_DOMID, Mfn(arg1)))
+                .map_err(mm_error)?;
             cpu::flush_tlb();
             Ok(())
         }
@@ -165,7 +168,11 @@ fn one_extended_op(command: u32, arg1: u64, arg2: u64) -> Result<(), XenError> {
         MMUEXT_SET_LDT => {
             // Only an empty LDT is supported: 64-bit PV kernels do not need
             // one, and mapping guest LDT frames is not implemented.
-            if arg2 == 0 { Ok(()) } else { Err(XenError::EINVAL) }
+            if arg2 == 0 {
+                Ok(())
+            } else {
+                Err(XenError::EINVAL)
+            }
         }
         MMUEXT_CLEAR_PAGE => with_writable_frame(arg1, memory::zero_frame),
         MMUEXT_COPY_PAGE => {

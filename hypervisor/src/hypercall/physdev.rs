@@ -10,12 +10,25 @@ use super::{Args, HypercallResult};
 pub fn physdev_op(Args([command, ..]): Args) -> HypercallResult {
     match u32::try_from(command).map_err(|_| XenError::ENOSYS)? {
         PHYSDEVOP_eoi | PHYSDEVOP_irq_status_query => Err(XenError::EINVAL),
-        PHYSDEVOP_set_iopl | PHYSDEVOP_set_iobitmap | PHYSDEVOP_apic_read | PHYSDEVOP_apic_write
-        | PHYSDEVOP_alloc_irq_vector | PHYSDEVOP_free_irq_vector | PHYSDEVOP_map_pirq | PHYSDEVOP_unmap_pirq
-        | PHYSDEVOP_manage_pci_add | PHYSDEVOP_manage_pci_remove | PHYSDEVOP_manage_pci_add_ext
-        | PHYSDEVOP_setup_gsi | PHYSDEVOP_get_free_pirq | PHYSDEVOP_pci_mmcfg_reserved
-        | PHYSDEVOP_pci_device_add | PHYSDEVOP_pci_device_remove | PHYSDEVOP_restore_msi
-        | PHYSDEVOP_restore_msi_ext | PHYSDEVOP_pirq_eoi_gmfn_v1 => Err(XenError::EPERM),
+        PHYSDEVOP_set_iopl
+        | PHYSDEVOP_set_iobitmap
+        | PHYSDEVOP_apic_read
+        | PHYSDEVOP_apic_write
+        | PHYSDEVOP_alloc_irq_vector
+        | PHYSDEVOP_free_irq_vector
+        | PHYSDEVOP_map_pirq
+        | PHYSDEVOP_unmap_pirq
+        | PHYSDEVOP_manage_pci_add
+        | PHYSDEVOP_manage_pci_remove
+        | PHYSDEVOP_manage_pci_add_ext
+        | PHYSDEVOP_setup_gsi
+        | PHYSDEVOP_get_free_pirq
+        | PHYSDEVOP_pci_mmcfg_reserved
+        | PHYSDEVOP_pci_device_add
+        | PHYSDEVOP_pci_device_remove
+        | PHYSDEVOP_restore_msi
+        | PHYSDEVOP_restore_msi_ext
+        | PHYSDEVOP_pirq_eoi_gmfn_v1 => Err(XenError::EPERM),
         _ => Err(XenError::ENOSYS),
     }
 }

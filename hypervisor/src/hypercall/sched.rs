@@ -12,7 +12,8 @@ pub fn sched_op(Args([command, argument, ..]): Args, _frame: &mut Frame) -> Hype
     match u32::try_from(command).map_err(|_| XenError::ENOSYS)? {
         SCHEDOP_yield => Ok(0),
         SCHEDOP_shutdown => {
-            let request: SchedShutdownArg = guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
+            let request: SchedShutdownArg =
+                guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
             shutdown(request.reason)
         }
         _ => Err(XenError::ENOSYS),
