@@ -15,10 +15,25 @@ fn has_error_code(vector: u64) -> bool {
     matches!(vector, 8 | 10 | 11 | 12 | 13 | 14 | 17 | 21 | 29 | 30)
 }
 
+const INVALID_OPCODE: u64 = 6;
+const GENERAL_PROTECTION: u64 = 13;
+
 pub fn guest_exception(frame: &mut Frame) {
-    if frame.vector == PAGE_FAULT {
-        let cr2 = cpu::read_cr2();
-        domain::with(|d| set_guest_cr2(d, cr2));
+    let vector = frame.vector;
+    match vector {
+        INVALID_OPCODE | GENERAL_PROTECTION => {
+            if crate::emulate::privileged_instruction(frame) {
+                return;
+            }
+        }
+        PAGE_FAULT => {
+            let cr2 = cpu::read_cr2();
+            if crate::emulate::page_table_write(frame, cr2, frame.error_code) {
+                return;
+            }
+            domain::with(|d| set_guest_cr2(d, cr2));
+        }
+        _ => {}
     }
     if frame.vector == DOUBLE_FAULT {
         crash_domain(frame, "double fault");

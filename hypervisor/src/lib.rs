@@ -2,6 +2,8 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod cpuid_policy;
+pub mod decode;
 pub mod domain_builder;
 pub mod hypercall_page;
 pub mod layout;

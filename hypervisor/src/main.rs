@@ -24,6 +24,8 @@ mod console;
 #[cfg(target_os = "none")]
 mod domain;
 #[cfg(target_os = "none")]
+mod emulate;
+#[cfg(target_os = "none")]
 mod exceptions;
 #[cfg(target_os = "none")]
 mod hypercall;

@@ -200,6 +200,12 @@ pub fn build(image: &[u8], mem_mib: u64, cmdline: &[u8]) -> Result<Frame, BuildE
         p2m,
     };
     domain.vcpu.kernel_root = root;
+    // As Xen's builder does: a kernel that declares writable page tables
+    // gets the assist without having to ask for it with vm_assist.
+    let writable = 1 << hypercalls::abi::features::XENFEAT_writable_page_tables;
+    if (guest.notes.supported.0 | guest.notes.required.0) & writable != 0 {
+        domain.vm_assist |= 1 << hypercalls::abi::xen::VMASST_TYPE_writable_pagetables;
+    }
     super::install(domain);
 
     // The guest's tables carry the hypervisor's slots, so the hypervisor

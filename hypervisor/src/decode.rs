@@ -1,0 +1,202 @@
+//! Decoding the few guest instructions the hypervisor emulates, as pure
+//! functions over the instruction bytes (tested on the host):
+//!
+//! * privileged instructions a ring-3 PV kernel may still execute, which
+//!   fault with #GP (RDMSR, WRMSR, MOV from/to CR, CLTS), and Xen's
+//!   forced-emulation CPUID (`ud2; .ascii "xen"; cpuid`), which faults with #UD;
+//! * the 64-bit stores a guest makes to its own (read-only) page tables
+//!   under `vm_assist(writable_pagetables)`, which fault with #PF.
+
+/// A privileged instruction to emulate, and how long it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Privileged {
+    Rdmsr,
+    Wrmsr,
+    /// `mov %crN, %reg` (reg is the GPR number, 0 = rax).
+    MovFromCr {
+        cr: u8,
+        reg: u8,
+    },
+    /// `mov %reg, %crN`.
+    MovToCr {
+        cr: u8,
+        reg: u8,
+    },
+    Clts,
+    /// `ud2; .ascii "xen"; cpuid`: CPUID as the hypervisor's policy says.
+    ForcedCpuid,
+}
+
+/// Xen's forced-emulation prefix.
+pub const FORCED_EMULATION_PREFIX: [u8; 5] = [0x0f, 0x0b, b'x', b'e', b'n'];
+
+/// Decodes a privileged instruction at the start of `code`. Returns it and
+/// its length, or `None` for anything the hypervisor does not emulate.
+pub fn privileged(code: &[u8]) -> Option<(Privileged, usize)> {
+    if code.starts_with(&FORCED_EMULATION_PREFIX) && code.get(5..7) == Some(&[0x0f, 0xa2]) {
+        return Some((Privileged::ForcedCpuid, 7));
+    }
+    // An optional REX prefix matters only for MOV CR (it extends the GPR).
+    let (rex, rest) = match code.first() {
+        Some(&byte) if byte & 0xf0 == 0x40 => (byte, &code[1..]),
+        _ => (0, code),
+    };
+    let prefix = usize::from(rex != 0);
+    match rest {
+        [0x0f, 0x32, ..] => Some((Privileged::Rdmsr, prefix + 2)),
+        [0x0f, 0x30, ..] => Some((Privileged::Wrmsr, prefix + 2)),
+        [0x0f, 0x06, ..] => Some((Privileged::Clts, prefix + 2)),
+        [0x0f, opcode @ (0x20 | 0x22), modrm, ..] if modrm >> 6 == 3 => {
+            let cr = ((modrm >> 3) & 7) | if rex & 4 != 0 { 8 } else { 0 };
+            let reg = (modrm & 7) | if rex & 1 != 0 { 8 } else { 0 };
+            let instruction = if *opcode == 0x20 {
+                Privileged::MovFromCr { cr, reg }
+            } else {
+                Privileged::MovToCr { cr, reg }
+            };
+            Some((instruction, prefix + 3))
+        }
+        _ => None,
+    }
+}
+
+/// How a store computes the new 64-bit value of the memory it writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreValue {
+    /// The value of a general-purpose register (0 = rax .. 15 = r15).
+    Register(u8),
+    /// A sign-extended 32-bit immediate.
+    Immediate(u64),
+}
+
+/// A decoded 64-bit store to memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Store {
+    pub value: StoreValue,
+    /// XCHG also loads the old value into the register.
+    pub exchanges: bool,
+    pub len: usize,
+}
+
+/// Decodes the store forms guests use to write page-table entries:
+/// `mov r64, m64` (REX.W 89 /r), `mov imm32, m64` (REX.W C7 /0) and
+/// `xchg r64, m64` (REX.W 87 /r, with or without LOCK). Anything else
+/// (including 32-bit stores, which cannot write a whole entry) is `None`,
+/// and the fault goes to the guest.
+pub fn pte_store(code: &[u8]) -> Option<Store> {
+    let mut index = 0;
+    if code.first() == Some(&0xf0) {
+        index += 1;
+    }
+    let rex = *code.get(index)?;
+    if rex & 0xf8 != 0x48 {
+        return None;
+    }
+    index += 1;
+    let opcode = *code.get(index)?;
+    index += 1;
+    let modrm = *code.get(index)?;
+    if modrm >> 6 == 3 {
+        return None;
+    }
+    let reg = ((modrm >> 3) & 7) | if rex & 4 != 0 { 8 } else { 0 };
+    let operand_len = modrm_operand_len(&code[index..])?;
+    let after_modrm = index + operand_len;
+    match opcode {
+        0x89 => Some(Store { value: StoreValue::Register(reg), exchanges: false, len: after_modrm }),
+        0x87 => Some(Store { value: StoreValue::Register(reg), exchanges: true, len: after_modrm }),
+        0xc7 if (modrm >> 3) & 7 == 0 => {
+            let imm = code.get(after_modrm..after_modrm + 4)?;
+            let value = i32::from_le_bytes(imm.try_into().ok()?) as i64 as u64;
+            Some(Store { value: StoreValue::Immediate(value), exchanges: false, len: after_modrm + 4 })
+        }
+        _ => None,
+    }
+}
+
+/// Bytes taken by a ModRM byte and what follows it (SIB, displacement),
+/// for a memory operand in 64-bit mode.
+fn modrm_operand_len(bytes: &[u8]) -> Option<usize> {
+    let modrm = *bytes.first()?;
+    let (mode, rm) = (modrm >> 6, modrm & 7);
+    let mut len = 1;
+    let mut base_is_none = false;
+    if rm == 4 {
+        let sib = *bytes.get(1)?;
+        len += 1;
+        base_is_none = sib & 7 == 5 && mode == 0;
+    }
+    len += match mode {
+        0 if rm == 5 || base_is_none => 4,
+        0 => 0,
+        1 => 1,
+        2 => 4,
+        _ => return None,
+    };
+    (bytes.len() >= len).then_some(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn privileged_instructions() {
+        assert_eq!(privileged(&[0x0f, 0x32]), Some((Privileged::Rdmsr, 2)));
+        assert_eq!(privileged(&[0x0f, 0x30, 0x90]), Some((Privileged::Wrmsr, 2)));
+        assert_eq!(privileged(&[0x0f, 0x06]), Some((Privileged::Clts, 2)));
+        // mov %cr4, %rax ; mov %cr0, %r9 ; mov %rbx, %cr3
+        assert_eq!(privileged(&[0x0f, 0x20, 0xe0]), Some((Privileged::MovFromCr { cr: 4, reg: 0 }, 3)));
+        assert_eq!(privileged(&[0x41, 0x0f, 0x20, 0xc1]), Some((Privileged::MovFromCr { cr: 0, reg: 9 }, 4)));
+        assert_eq!(privileged(&[0x0f, 0x22, 0xdb]), Some((Privileged::MovToCr { cr: 3, reg: 3 }, 3)));
+        assert_eq!(privileged(&[0xfa]), None, "cli is not emulated");
+        assert_eq!(privileged(&[0xe4, 0x60]), None, "port I/O is not emulated");
+        assert_eq!(privileged(&[]), None);
+    }
+
+    #[test]
+    fn forced_cpuid_needs_the_whole_sequence() {
+        let forced = [0x0f, 0x0b, b'x', b'e', b'n', 0x0f, 0xa2];
+        assert_eq!(privileged(&forced), Some((Privileged::ForcedCpuid, 7)));
+        assert_eq!(privileged(&forced[..6]), None);
+        assert_eq!(privileged(&[0x0f, 0x0b, b'x', b'e', b'm', 0x0f, 0xa2]), None);
+    }
+
+    #[test]
+    fn page_table_stores() {
+        // mov %rsi, (%rdi)
+        assert_eq!(
+            pte_store(&[0x48, 0x89, 0x37]),
+            Some(Store { value: StoreValue::Register(6), exchanges: false, len: 3 })
+        );
+        // mov %r8, 0x10(%rax,%rcx,8)
+        assert_eq!(
+            pte_store(&[0x4c, 0x89, 0x44, 0xc8, 0x10]),
+            Some(Store { value: StoreValue::Register(8), exchanges: false, len: 5 })
+        );
+        // movq $0, (%rdi)
+        assert_eq!(
+            pte_store(&[0x48, 0xc7, 0x07, 0, 0, 0, 0]),
+            Some(Store { value: StoreValue::Immediate(0), exchanges: false, len: 7 })
+        );
+        // movq $-1, 0x12345678(%rip)
+        assert_eq!(
+            pte_store(&[0x48, 0xc7, 0x05, 0x78, 0x56, 0x34, 0x12, 0xff, 0xff, 0xff, 0xff]),
+            Some(Store { value: StoreValue::Immediate(u64::MAX), exchanges: false, len: 11 })
+        );
+        // lock xchg %rax, (%rdx)
+        assert_eq!(
+            pte_store(&[0xf0, 0x48, 0x87, 0x02]),
+            Some(Store { value: StoreValue::Register(0), exchanges: true, len: 4 })
+        );
+    }
+
+    #[test]
+    fn stores_that_cannot_write_an_entry_are_refused() {
+        assert_eq!(pte_store(&[0x89, 0x37]), None, "a 32-bit store");
+        assert_eq!(pte_store(&[0x48, 0x89, 0xf7]), None, "register to register");
+        assert_eq!(pte_store(&[0x48, 0x01, 0x37]), None, "add, not a store");
+        assert_eq!(pte_store(&[0x48, 0x89, 0x44]), None, "truncated SIB");
+        assert_eq!(pte_store(&[0x48, 0xc7, 0x07, 0, 0]), None, "truncated immediate");
+    }
+}
