@@ -197,6 +197,8 @@ pub fn build(image: &[u8], mem_mib: u64, cmdline: &[u8]) -> Result<Frame, BuildE
         store_port: STORE_PORT,
         console_ring: mfn_of(layout.console_pfn()) * PAGE_SIZE,
         store_ring: mfn_of(layout.xenstore_pfn()) * PAGE_SIZE,
+        tot_pages: nr_pages,
+        max_pages: nr_pages,
         p2m,
     };
     domain.vcpu.kernel_root = root;

@@ -78,6 +78,9 @@ pub struct Domain {
     pub id: DomId,
     /// Pseudo-physical frame number -> machine frame number.
     pub p2m: Vec<u64>,
+    /// Pages the domain holds now, and may hold at most (ballooning).
+    pub tot_pages: u64,
+    pub max_pages: u64,
     /// Machine address of the shared_info page (a hypervisor frame the
     /// guest may map).
     pub shared_info: u64,

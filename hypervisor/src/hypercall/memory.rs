@@ -4,6 +4,7 @@ use hypercalls::abi::memory::*;
 use hypercalls::abi::xen::{DOMID_SELF, MACH2PHYS_VIRT_END, MACH2PHYS_VIRT_START};
 use hypercalls::XenError;
 
+use super::reservation::{reservation, Operation};
 use super::{Args, HypercallResult};
 use crate::arch::{guest_access, memory};
 use crate::domain::{self, GUEST_DOMID};
@@ -15,10 +16,17 @@ const E820_RAM: u32 = 1;
 
 pub fn memory_op(Args([command, argument, ..]): Args) -> HypercallResult {
     match (command & MEMOP_CMD_MASK) as u32 {
+        XENMEM_increase_reservation => reservation(Operation::Increase, argument),
+        XENMEM_decrease_reservation => reservation(Operation::Decrease, argument),
+        XENMEM_populate_physmap => reservation(Operation::Populate, argument),
         XENMEM_maximum_ram_page => Ok(memory::machine_frame_limit().saturating_sub(1)),
-        XENMEM_current_reservation | XENMEM_maximum_reservation => {
+        XENMEM_current_reservation => {
             check_domain(argument)?;
-            Ok(domain::with(|d| d.nr_pages()))
+            Ok(domain::with(|d| d.tot_pages))
+        }
+        XENMEM_maximum_reservation => {
+            check_domain(argument)?;
+            Ok(domain::with(|d| d.max_pages))
         }
         XENMEM_machphys_mapping => {
             let max_mfn = memory::machine_frame_limit().saturating_sub(1);

@@ -8,6 +8,7 @@ mod memory;
 mod mm;
 mod multicall;
 mod physdev;
+mod reservation;
 mod sched;
 mod version;
 

@@ -1,0 +1,114 @@
+//! Ballooning: `XENMEM_increase_reservation`, `XENMEM_decrease_reservation`
+//! and `XENMEM_populate_physmap` for a PV guest, whose frame numbers are
+//! machine frames. Every frame changes owner through the frame table, so a
+//! guest can only give back frames it owns and nothing still maps.
+
+use hypercalls::abi::memory::XenMemoryReservation;
+use hypercalls::abi::xen::DOMID_SELF;
+use hypercalls::XenError;
+use hypervisor::mm::{Mfn, Owner};
+
+use super::HypercallResult;
+use crate::arch::{guest_access, memory};
+use crate::domain::{self, build, memory as domain_memory, GUEST_DOMID};
+
+/// Largest extent a domU may ask for (Xen's default for unprivileged guests).
+const MAX_EXTENT_ORDER: u32 = 9;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Increase,
+    Decrease,
+    Populate,
+}
+
+pub fn reservation(operation: Operation, argument: u64) -> HypercallResult {
+    let request: XenMemoryReservation = guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
+    if request.domid != DOMID_SELF && request.domid != GUEST_DOMID {
+        return Err(XenError::ESRCH);
+    }
+    if request.extent_order > MAX_EXTENT_ORDER {
+        return Err(XenError::EPERM);
+    }
+    let pages_per_extent = 1u64 << request.extent_order;
+    let mut done = 0;
+    while done < request.nr_extents {
+        let slot = request.extent_start + 8 * done;
+        let completed = match operation {
+            Operation::Increase => allocate_extent(pages_per_extent, None, slot),
+            Operation::Populate => {
+                let Ok(first_pfn) = guest_access::read_u64(slot) else { return Err(XenError::EFAULT) };
+                allocate_extent(pages_per_extent, Some(first_pfn), slot)
+            }
+            Operation::Decrease => {
+                let Ok(first_mfn) = guest_access::read_u64(slot) else { return Err(XenError::EFAULT) };
+                release_extent(first_mfn, pages_per_extent)
+            }
+        };
+        match completed {
+            Ok(()) => done += 1,
+            // Xen reports partial success as the number of extents done.
+            Err(XenError::EFAULT) if done == 0 => return Err(XenError::EFAULT),
+            Err(_) => break,
+        }
+    }
+    Ok(done)
+}
+
+/// Allocates one extent, records it for the domain and writes its first
+/// MFN back to the guest. For populate_physmap the extent backs the pfns
+/// starting at `first_pfn`.
+fn allocate_extent(pages: u64, first_pfn: Option<u64>, slot: u64) -> Result<(), XenError> {
+    let within_limit = domain::with(|d| d.tot_pages + pages <= d.max_pages);
+    if !within_limit {
+        return Err(XenError::ENOMEM);
+    }
+    if let Some(pfn) = first_pfn {
+        let fits = domain::with(|d| pfn.checked_add(pages).is_some_and(|end| end <= d.max_pages));
+        if !fits {
+            return Err(XenError::EINVAL);
+        }
+    }
+    let first = memory::allocate_frames(pages).ok_or(XenError::ENOMEM)? / memory::PAGE_SIZE;
+    domain_memory::with(|state, _| {
+        (first..first + pages)
+            .try_for_each(|mfn| state.frames.assign_owner(Mfn(mfn), Owner::Domain(GUEST_DOMID)))
+    })
+    .map_err(|_| XenError::ENOMEM)?;
+    domain::with(|d| {
+        d.tot_pages += pages;
+        if let Some(pfn) = first_pfn {
+            for offset in 0..pages {
+                let index = (pfn + offset) as usize;
+                if d.p2m.len() <= index {
+                    d.p2m.resize(index + 1, build::INVALID_M2P_ENTRY);
+                }
+                d.p2m[index] = first + offset;
+                build::m2p_set(first + offset, pfn + offset);
+            }
+        }
+    });
+    guest_access::write(slot, &first.to_le_bytes()).map_err(|_| XenError::EFAULT)
+}
+
+/// Takes back an extent the guest owns and no longer uses anywhere.
+fn release_extent(first_mfn: u64, pages: u64) -> Result<(), XenError> {
+    let released = domain_memory::with(|state, _| {
+        for mfn in first_mfn..first_mfn + pages {
+            let info = state.frames.frame(Mfn(mfn)).ok_or(XenError::EINVAL)?;
+            if info.owner() != Owner::Domain(GUEST_DOMID) {
+                return Err(XenError::EINVAL);
+            }
+        }
+        (first_mfn..first_mfn + pages)
+            .try_for_each(|mfn| state.frames.assign_owner(Mfn(mfn), Owner::Hypervisor))
+            .map_err(|_| XenError::EBUSY)
+    });
+    released?;
+    for mfn in first_mfn..first_mfn + pages {
+        build::m2p_set(mfn, build::INVALID_M2P_ENTRY);
+        memory::free_frame(mfn * memory::PAGE_SIZE);
+    }
+    domain::with(|d| d.tot_pages -= pages);
+    Ok(())
+}
