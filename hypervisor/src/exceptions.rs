@@ -49,6 +49,19 @@ pub fn guest_exception(frame: &mut Frame) {
     }
 }
 
+/// SYSCALL from guest user mode: enter the guest kernel at its syscall
+/// callback (`CALLBACKTYPE_syscall`), on its kernel stack, with the user's
+/// RIP and RFLAGS in the frame's rcx/r11 slots, as Xen does.
+pub fn user_syscall(frame: &mut Frame) {
+    let callback = domain::with(|d| d.vcpu.syscall_callback);
+    if callback == 0 {
+        crash_domain(frame, "system call from user mode with no syscall callback registered");
+    }
+    if let Err(why) = bounce(frame, callback, None, false) {
+        crash_domain(frame, why);
+    }
+}
+
 /// Xen keeps a PV guest's CR2 in `vcpu_info.arch.cr2`.
 fn set_guest_cr2(domain: &Domain, cr2: u64) {
     use hypercalls::abi::xen::{ArchVcpuInfo, VcpuInfo};

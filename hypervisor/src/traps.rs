@@ -13,7 +13,9 @@ pub fn dispatch(frame: &mut Frame) {
         return;
     }
     match frame.vector {
-        SYSCALL_VECTOR => hypercall::dispatch(frame),
+        SYSCALL_VECTOR if domain::with(|d| d.vcpu.in_kernel_mode) => hypercall::dispatch(frame),
+        // A system call from guest user space is the guest kernel's business.
+        SYSCALL_VECTOR => crate::exceptions::user_syscall(frame),
         COMPAT_SYSCALL_VECTOR => crash_domain(frame, "32-bit SYSCALL from a 64-bit PV guest"),
         vector if vector == u64::from(TIMER_VECTOR) => time::timer_interrupt(),
         vector if vector == u64::from(SPURIOUS_VECTOR) => {}
