@@ -4,6 +4,7 @@
 
 mod console;
 mod cpu;
+mod debugreg;
 mod memory;
 mod mm;
 mod multicall;
@@ -61,6 +62,8 @@ fn call(number: u64, args: Args, frame: &mut Frame) -> HypercallResult {
         __HYPERVISOR_memory_op => memory::memory_op(args),
         __HYPERVISOR_multicall => multicall::multicall(args, frame),
         __HYPERVISOR_physdev_op => physdev::physdev_op(args),
+        __HYPERVISOR_set_debugreg => debugreg::set_debugreg(args),
+        __HYPERVISOR_get_debugreg => debugreg::get_debugreg(args),
         _ => Err(XenError::ENOSYS),
     }
 }

@@ -7,11 +7,21 @@ use hypercalls::XenError;
 
 use super::{Args, HypercallResult};
 
-pub fn physdev_op(Args([command, ..]): Args) -> HypercallResult {
+pub fn physdev_op(Args([command, argument, ..]): Args) -> HypercallResult {
     match u32::try_from(command).map_err(|_| XenError::ENOSYS)? {
         PHYSDEVOP_eoi | PHYSDEVOP_irq_status_query => Err(XenError::EINVAL),
-        PHYSDEVOP_set_iopl
-        | PHYSDEVOP_set_iobitmap
+        // Every PV guest may set its virtual IOPL (Linux does at boot). It
+        // grants nothing here: the guest has no I/O ports to reach.
+        PHYSDEVOP_set_iopl => {
+            let mut raw = [0u8; 4];
+            crate::arch::guest_access::read(argument, &mut raw).map_err(|_| XenError::EFAULT)?;
+            if u32::from_le_bytes(raw) > 3 {
+                Err(XenError::EINVAL)
+            } else {
+                Ok(0)
+            }
+        }
+        PHYSDEVOP_set_iobitmap
         | PHYSDEVOP_apic_read
         | PHYSDEVOP_apic_write
         | PHYSDEVOP_alloc_irq_vector

@@ -14,9 +14,13 @@ const EXTRA_VERSION: &[u8] = b"-rust";
 const CAPABILITIES: &[u8] = b"xen-3.0-x86_64";
 const CHANGESET: &[u8] = b"rust-xen-hypervisor";
 
-/// The feature bits a PV guest sees (XENVER_get_features, submap 0).
+/// The feature bits a PV guest sees (XENVER_get_features, submap 0): what
+/// Xen offers every PV domain. Linux refuses to boot as a PV guest without
+/// mmu_pt_update_preserve_ad.
 pub fn features() -> u32 {
-    (1 << XENFEAT_writable_page_tables) | (1 << XENFEAT_gnttab_map_avail_bits)
+    (1 << XENFEAT_mmu_pt_update_preserve_ad)
+        | (1 << XENFEAT_highmem_assist)
+        | (1 << XENFEAT_gnttab_map_avail_bits)
 }
 
 pub fn xen_version(Args([command, argument, ..]): Args) -> HypercallResult {
