@@ -63,6 +63,9 @@ pub fn hv_main(start_info: u64) -> ! {
 
     init_memory(&boot);
     time::init();
+    if options.bench {
+        measure_floor();
+    }
 
     let Some(image) = boot.guest_image else {
         fail(format_args!("no guest kernel: pass the guest ELF as the first module (QEMU -initrd)"));
@@ -74,6 +77,14 @@ pub fn hv_main(start_info: u64) -> ! {
     };
     log::info!("starting the guest");
     arch::entry::enter_guest(&entry)
+}
+
+/// The SYSCALL + SYSRET round trip from ring 3, in one machine-readable
+/// line that `cargo xtask bench` collects like the guest's.
+fn measure_floor() {
+    const ITERATIONS: u64 = 10_000;
+    let ticks = arch::floor::measure(ITERATIONS);
+    log::info!("bench: name=syscall_floor ticks={} iterations={ITERATIONS}", ticks / ITERATIONS);
 }
 
 fn fail(message: core::fmt::Arguments<'_>) -> ! {

@@ -16,6 +16,8 @@ pub const MAX_GUEST_MEM_MIB: u64 = 16 * 1024;
 pub struct Options<'a> {
     pub guest_mem_mib: u64,
     pub debug: bool,
+    /// Measure the hypervisor's SYSCALL/SYSRET floor at boot (`bench`).
+    pub bench: bool,
     pub guest_cmdline: &'a str,
 }
 
@@ -36,7 +38,7 @@ impl fmt::Display for OptionError<'_> {
             ),
             Self::Unknown(word) => write!(
                 f,
-                "unknown hypervisor option `{word}` (options: mem=<MiB>, loglvl=debug; guest arguments go after `--`)"
+                "unknown hypervisor option `{word}` (options: mem=<MiB>, loglvl=debug, bench; guest arguments go after `--`)"
             ),
         }
     }
@@ -48,7 +50,8 @@ pub fn parse(cmdline: &str) -> Result<Options<'_>, OptionError<'_>> {
         Some((own, guest)) if own.is_empty() || own.ends_with(' ') => (own, guest.trim()),
         _ => ("", cmdline),
     };
-    let mut options = Options { guest_mem_mib: DEFAULT_GUEST_MEM_MIB, debug: false, guest_cmdline: guest };
+    let mut options =
+        Options { guest_mem_mib: DEFAULT_GUEST_MEM_MIB, debug: false, bench: false, guest_cmdline: guest };
     for word in own.split_ascii_whitespace() {
         match word.split_once('=') {
             Some(("mem", value)) => {
@@ -60,6 +63,7 @@ pub fn parse(cmdline: &str) -> Result<Options<'_>, OptionError<'_>> {
             }
             Some(("loglvl", "debug")) => options.debug = true,
             Some(("loglvl", _)) => options.debug = false,
+            None if word == "bench" => options.bench = true,
             _ => return Err(OptionError::Unknown(word)),
         }
     }
@@ -72,9 +76,10 @@ mod tests {
 
     #[test]
     fn own_options_then_guest_command_line() {
-        let options = parse("mem=64 loglvl=debug -- selftest crash=page-fault").unwrap();
+        let options = parse("mem=64 loglvl=debug bench -- selftest crash=page-fault").unwrap();
         assert_eq!(options.guest_mem_mib, 64);
         assert!(options.debug);
+        assert!(options.bench);
         assert_eq!(options.guest_cmdline, "selftest crash=page-fault");
     }
 
