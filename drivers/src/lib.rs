@@ -8,8 +8,16 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+pub mod console_ring;
 pub mod debug_exit;
+pub mod evtchn;
+pub mod grant_table;
+pub mod ring;
+pub mod shared_info;
 pub mod uart16550;
+pub mod xenstore;
 
 /// x86 port I/O, implemented by each binary's arch module.
 pub trait PortIo {

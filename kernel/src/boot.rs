@@ -8,7 +8,7 @@ use kernel::cmdline::Cmdline;
 use kernel::memory_map::{MemoryMap, Region, RegionKind};
 
 use crate::arch::memory;
-use crate::platform::{self, native::NATIVE, Platform};
+use crate::platform::{self, native::NATIVE, pv::PV, Platform};
 use crate::{mm, println};
 
 /// Everything the kernel learned from its loader, in one platform-neutral shape.
@@ -29,7 +29,7 @@ pub struct BootInfo {
 const CMDLINE_MAX: usize = 2048;
 
 impl BootInfo {
-    fn new(protocol: &'static str) -> Self {
+    pub(crate) fn new(protocol: &'static str) -> Self {
         Self {
             protocol,
             cmdline: [0; CMDLINE_MAX],
@@ -43,7 +43,7 @@ impl BootInfo {
         core::str::from_utf8(&self.cmdline[..self.cmdline_len]).unwrap_or("")
     }
 
-    fn set_cmdline(&mut self, text: &str) {
+    pub(crate) fn set_cmdline(&mut self, text: &str) {
         // Cut at a character boundary so the copy stays valid UTF-8.
         let mut len = text.len().min(CMDLINE_MAX);
         while !text.is_char_boundary(len) {
@@ -53,7 +53,7 @@ impl BootInfo {
         self.cmdline_len = len;
     }
 
-    fn mark_in_use(&mut self, start: u64, len: u64) {
+    pub(crate) fn mark_in_use(&mut self, start: u64, len: u64) {
         if let Some(slot) = self.in_use.iter_mut().find(|slot| slot.1 == 0) {
             *slot = (start, len);
         }
@@ -74,10 +74,18 @@ pub fn pvh_main(start_info: u64) -> ! {
     kernel_main(platform, boot)
 }
 
-/// The PV entry: ring 3 under Xen. PV support arrives with the PV platform;
-/// until then the kernel says so through Xen's console and stops.
-pub fn pv_main(_start_info: u64) -> ! {
-    crate::platform::pv_unsupported()
+/// The PV entry: ring 3 under Xen, on Xen's bootstrap page tables, with
+/// the virtual address of `start_info`.
+pub fn pv_main(start_info: u64) -> ! {
+    let platform = platform::select(&PV);
+    let boot = match platform::pv::start::read_start_info(&PV, start_info) {
+        Ok(boot) => boot,
+        Err(problem) => {
+            println!("boot: {problem}");
+            platform.shutdown(Verdict::Failure)
+        }
+    };
+    kernel_main(platform, boot)
 }
 
 fn read_hvm_start_info(paddr: u64) -> Result<BootInfo, &'static str> {
@@ -137,13 +145,29 @@ fn kernel_main(platform: &'static dyn Platform, boot: BootInfo) -> ! {
 
     platform.install_traps();
     mm::init_frames(&boot.memory, &boot.in_use);
-    if let Err(error) = mm::init_address_space(&boot.memory) {
-        println!("boot: building the kernel page tables failed: {error:?}");
+    if let Err(problem) = platform.init_address_space(&boot.memory) {
+        println!("boot: {problem}");
         platform.shutdown(Verdict::Failure);
     }
     mm::init_heap();
     let free = mm::frames::with(|frames| frames.free_frames());
-    println!("memory: {} MiB free after the heap ({} KiB)", free * 4 / 1024, mm::HEAP_SIZE / 1024);
+    let heap = crate::arch::heap::stats().total;
+    println!("memory: {} MiB free after the heap ({} KiB)", free * 4 / 1024, heap / 1024);
+    platform.init_services();
+    if let Some(xen) = platform::xen() {
+        println!(
+            "Xen {}.{}{} ({}), features {:#010x}, {}",
+            xen.version.0,
+            xen.version.1,
+            xen.extra_version,
+            xen.capabilities,
+            xen.features,
+            if xen.initial_domain { "initial domain (dom0)" } else { "unprivileged domain (domU)" }
+        );
+    }
+    if let Some(now) = platform.wallclock() {
+        println!("wall clock: {now}");
+    }
 
     let verdict = crate::commands::run(cmdline, boot);
     platform.shutdown(verdict)

@@ -1,6 +1,7 @@
 //! What the kernel does once it is up, as the command line asks:
 //! `selftest` runs the in-guest tests, `crash=<kind>` demonstrates the
-//! exception handlers, and otherwise the kernel reports and powers off.
+//! exception handlers, and otherwise the kernel takes its short tour of the
+//! platform (`tour.rs`) and powers off.
 
 use drivers::debug_exit::Verdict;
 use kernel::cmdline::Cmdline;
@@ -11,7 +12,7 @@ use crate::println;
 
 /// The unmapped address `crash=page-fault` writes to (the system tests look
 /// for it in CR2).
-pub const CRASH_ADDRESS: u64 = 0xdead_beef_000;
+pub const CRASH_ADDRESS: u64 = 0x0dea_dbee_f000;
 
 pub fn run(cmdline: Cmdline<'static>, boot: &'static BootInfo) -> Verdict {
     if let Some(kind) = cmdline.value("crash") {
@@ -23,8 +24,7 @@ pub fn run(cmdline: Cmdline<'static>, boot: &'static BootInfo) -> Verdict {
             kernel::selftest::run_all(&mut context, crate::selftests::ALL, &mut crate::console::writer());
         return if summary.succeeded() { Verdict::Success } else { Verdict::Failure };
     }
-    println!("nothing more to do (try `selftest`); powering off");
-    Verdict::Success
+    crate::tour::run()
 }
 
 fn crash(kind: &str) -> Verdict {

@@ -25,6 +25,12 @@ pub struct FrameAllocator<const WORDS: usize> {
     search_from_word: usize,
 }
 
+impl<const WORDS: usize> Default for FrameAllocator<WORDS> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<const WORDS: usize> FrameAllocator<WORDS> {
     /// An allocator with every frame in use. Add memory with [`Self::add_free_range`].
     pub const fn new() -> Self {

@@ -19,6 +19,11 @@ pub const DIRECT_MAP_BASE: u64 = 0xffff_8880_0000_0000;
 pub const XEN_RESERVED_START: u64 = 0xffff_8000_0000_0000;
 pub const XEN_RESERVED_END: u64 = 0xffff_8800_0000_0000;
 
+/// A gigabyte of virtual addresses nothing maps at boot, for self-tests and
+/// the demo to map and unmap pages in (L4 slot 384).
+pub const SCRATCH_BASE: u64 = 0xffff_c000_0000_0000;
+pub const SCRATCH_SIZE: u64 = 1 << 30;
+
 pub const PAGE_SIZE: u64 = 4096;
 
 /// Physical memory below this is left alone: real-mode structures, the BIOS
@@ -39,8 +44,8 @@ mod tests {
 
     #[test]
     fn direct_map_sits_above_xen_hole_and_below_kernel() {
-        assert!(DIRECT_MAP_BASE >= XEN_RESERVED_END);
-        assert!(DIRECT_MAP_BASE < KERNEL_VIRT_BASE);
+        const { assert!(DIRECT_MAP_BASE >= XEN_RESERVED_END) };
+        const { assert!(DIRECT_MAP_BASE < KERNEL_VIRT_BASE) };
     }
 
     #[test]

@@ -6,8 +6,12 @@
 
 extern crate alloc;
 
+pub mod batch;
 pub mod cmdline;
 pub mod frame_alloc;
 pub mod layout;
 pub mod memory_map;
+pub mod pv_layout;
 pub mod selftest;
+pub mod table_plan;
+pub mod time;

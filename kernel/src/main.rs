@@ -27,6 +27,8 @@ mod platform;
 #[cfg(target_os = "none")]
 mod selftests;
 #[cfg(target_os = "none")]
+mod tour;
+#[cfg(target_os = "none")]
 mod traps;
 
 #[cfg(target_os = "none")]

@@ -4,7 +4,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use drivers::debug_exit::Verdict;
 
-use crate::arch::{cpu, traps::TrapFrame};
+use crate::arch::traps::TrapFrame;
 use crate::{platform, println};
 
 /// Breakpoints taken so far (`int3` is used by the recovery self-test).
@@ -15,7 +15,6 @@ pub fn breakpoints_taken() -> u64 {
 }
 
 const BREAKPOINT: u64 = 3;
-const PAGE_FAULT: u64 = 14;
 
 /// Names for the 32 architectural exception vectors.
 const EXCEPTIONS: [(&str, &str); 32] = [
@@ -53,9 +52,11 @@ const EXCEPTIONS: [(&str, &str); 32] = [
     ("reserved", "#31"),
 ];
 
-/// Called by the entry stubs with the interrupted state, which it may edit.
+/// Called by the entry stubs with the interrupted state, which it may edit,
+/// and for a page fault the faulting address (natively from CR2; under Xen
+/// PV from `vcpu_info.arch.cr2`, because `mov %cr2` is privileged).
 /// Returns to resume; a fault nobody expected ends the run.
-pub fn handle_exception(frame: &mut TrapFrame) {
+pub fn handle_exception(frame: &mut TrapFrame, fault_address: u64) {
     if frame.vector == BREAKPOINT {
         BREAKPOINTS.fetch_add(1, Ordering::SeqCst);
         return;
@@ -64,13 +65,12 @@ pub fn handle_exception(frame: &mut TrapFrame) {
         frame.rip = fixup;
         return;
     }
-    report(frame);
+    report(frame, fault_address);
     platform::current().shutdown(Verdict::Failure);
 }
 
-fn report(frame: &TrapFrame) {
+fn report(frame: &TrapFrame, cr2: u64) {
     let (name, mnemonic) = EXCEPTIONS.get(frame.vector as usize).copied().unwrap_or(("interrupt", "?"));
-    let cr2 = if frame.vector == PAGE_FAULT { cpu::read_cr2() } else { 0 };
     println!(
         "EXCEPTION: {name} ({mnemonic}, vector {}), error code {:#x}, RIP {:#x}, CR2 {cr2:#x}",
         frame.vector, frame.error_code, frame.rip
@@ -92,4 +92,11 @@ fn report(frame: &TrapFrame) {
         frame.r12, frame.r13, frame.r14, frame.r15
     );
     println!("  CS {:#x} SS {:#x} RFLAGS {:#x}", frame.cs, frame.ss, frame.rflags);
+}
+
+/// Xen PV's failsafe callback: Xen could not return to the kernel (for
+/// example an `iret` frame with a bad selector). Nothing can be resumed.
+pub fn handle_failsafe(rip: u64, cs: u64) -> ! {
+    println!("EXCEPTION: Xen failsafe callback: cannot return to RIP {rip:#x}, CS {cs:#x}");
+    platform::current().shutdown(Verdict::Failure)
 }

@@ -8,8 +8,10 @@
 pub mod guest_elf;
 pub mod images;
 pub mod qemu;
+pub mod qemu_xen;
 pub mod run;
 pub mod test_suite;
+pub mod xen;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -52,6 +52,19 @@ impl drivers::PortIo for PortIo {
     }
 }
 
+/// Whether EFER.NXE is on, so page-table entries may use the NX bit.
+/// (`rdmsr` is privileged: the PV platform asks CPUID instead.)
+pub fn nx_enabled() -> bool {
+    x86_64::registers::model_specific::Efer::read()
+        .contains(x86_64::registers::model_specific::EferFlags::NO_EXECUTE_ENABLE)
+}
+
+/// Whether the CPU offers the NX bit (CPUID 0x8000_0001 EDX bit 20); Xen
+/// enables it for PV guests whenever the CPU has it.
+pub fn nx_supported() -> bool {
+    cpuid(0x8000_0000, 0).eax >= 0x8000_0001 && cpuid(0x8000_0001, 0).edx & (1 << 20) != 0
+}
+
 pub fn read_cr2() -> u64 {
     x86_64::registers::control::Cr2::read_raw()
 }

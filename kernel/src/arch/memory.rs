@@ -48,6 +48,62 @@ pub fn activate_kernel_address_space(root: u64, limit: u64) -> bool {
     true
 }
 
+/// Starts using a mapping of guest-physical `[0, limit)` at `offset`: the
+/// PV platform's bootstrap window at entry, then its own direct map.
+///
+/// # Safety
+/// Every frame in `[0, limit)` must be mapped at `offset + frame` in the
+/// current address space, and stay mapped until the next call.
+pub unsafe fn use_phys_window(offset: u64, limit: u64) {
+    PHYS_OFFSET.store(offset, Ordering::Relaxed);
+    PHYS_LIMIT.store(limit, Ordering::Relaxed);
+}
+
+/// Copies a plain-old-data structure from a virtual address.
+///
+/// # Safety
+/// `virt` must be mapped and readable for `size_of::<T>()` bytes, and any
+/// bit pattern must be a valid `T` (integer-only `repr(C)` structures).
+pub unsafe fn read_virt<T: Copy>(virt: u64) -> T {
+    // SAFETY: the caller guarantees the mapping; unaligned reads are fine.
+    unsafe { (virt as *const T).read_unaligned() }
+}
+
+/// A typed view of a guest-physical page shared with the hypervisor or
+/// another domain (a console or xenstore ring), through the current mapping.
+///
+/// # Safety
+/// The frame at `phys` must be reserved for this shared use for the rest of
+/// the kernel's life (never freed or remapped), and `T` must be a type for
+/// which any bit pattern is valid and every field is an atomic (the peer
+/// writes it concurrently), no bigger than the page.
+pub unsafe fn phys_view<T: Sync>(phys: u64) -> &'static T {
+    assert!(core::mem::size_of::<T>() as u64 <= PAGE_SIZE - phys % PAGE_SIZE);
+    let ptr = checked_virt(phys, core::mem::size_of::<T>() as u64) as *const T;
+    assert!(ptr.is_aligned(), "shared view at {phys:#x} is misaligned");
+    // SAFETY: mapped (checked), aligned (checked), and the caller vouches
+    // for exclusive shared use and an all-atomic `T`.
+    unsafe { &*ptr }
+}
+
+/// Entry `mfn` of Xen's machine-to-physical table, which Xen maps read-only
+/// into every 64-bit PV guest at `MACH2PHYS_VIRT_START`. `None` beyond the
+/// table's virtual range.
+///
+/// # Safety
+/// The kernel must be running as a Xen PV guest and `mfn` must be a machine
+/// frame that exists (the table is only populated for real memory).
+pub unsafe fn read_m2p(mfn: u64) -> Option<u64> {
+    use hypercalls::abi::xen::{MACH2PHYS_NR_ENTRIES, MACH2PHYS_VIRT_START};
+    if mfn >= MACH2PHYS_NR_ENTRIES {
+        return None;
+    }
+    let entry = (MACH2PHYS_VIRT_START + 8 * mfn) as *const u64;
+    // SAFETY: Xen maps the table for PV guests; the caller vouches for that
+    // and for `mfn` naming real memory; the index is in range (checked).
+    Some(unsafe { entry.read_volatile() })
+}
+
 /// The physical address `virt` maps to under `root`, read through the
 /// current mapping. Understands 1 GiB and 2 MiB pages.
 fn translate(root: u64, virt: u64) -> Option<u64> {

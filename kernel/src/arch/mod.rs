@@ -7,4 +7,6 @@ pub mod cpu;
 pub mod descriptors;
 pub mod heap;
 pub mod memory;
+pub mod pit;
+pub mod pv_entry;
 pub mod traps;

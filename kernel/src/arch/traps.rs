@@ -4,7 +4,8 @@
 //! Every stub pushes a uniform [`TrapFrame`] and calls the policy code in
 //! `crate::traps`, which may edit the frame (for example to resume at a
 //! fixup address) before the stub returns with `iretq`. Under PV the same
-//! policy code is reached from Xen's bounce frame instead (`set_trap_table`).
+//! policy code is reached from Xen's bounce frame instead (`set_trap_table`;
+//! the stubs for that are in `pv_entry.rs`, to read side by side with these).
 
 use core::arch::global_asm;
 use core::mem::size_of;
@@ -119,9 +120,19 @@ global_asm!(
         ret
     2:  mov $1, %eax
         ret
+
+    /* probe_write_u64(address, value) -> 0 if written, 1 if it faulted. */
+    .global probe_write_u64
+    probe_write_u64:
+    3:  mov %rsi, (%rdi)
+        xor %eax, %eax
+        ret
+    4:  mov $1, %eax
+        ret
     .popsection
     .pushsection .extable, "a", @progbits
     .quad 1b, 2b
+    .quad 3b, 4b
     .popsection
     "#,
     handler = sym exception_entry,
@@ -133,10 +144,12 @@ extern "C" {
     static __extable_start: [u64; 0];
     static __extable_end: [u64; 0];
     fn probe_read_u64(address: u64, out: *mut u64) -> u64;
+    fn probe_write_u64(address: u64, value: u64) -> u64;
 }
 
 extern "C" fn exception_entry(frame: &mut TrapFrame) {
-    crate::traps::handle_exception(frame);
+    let fault_address = if frame.vector == 14 { super::cpu::read_cr2() } else { 0 };
+    crate::traps::handle_exception(frame, fault_address);
 }
 
 /// One 16-byte interrupt gate.
@@ -209,6 +222,19 @@ pub fn exception_fixup(rip: u64) -> Option<u64> {
         core::slice::from_raw_parts(start, end.offset_from(start) as usize)
     };
     table.chunks_exact(2).find(|pair| pair[0] == rip).map(|pair| pair[1])
+}
+
+/// Stores a quadword where a fault is expected to be possible: under Xen PV
+/// with writable page tables, a store to a read-only page-table page is
+/// trapped and emulated by Xen, and a store Xen refuses comes back as a page
+/// fault, which the fixup table turns into `false`.
+///
+/// # Safety
+/// If the store succeeds it changes memory: `address` must be a word the
+/// caller owns (or a page-table entry the hypervisor validates).
+pub unsafe fn probe_write(address: u64, value: u64) -> bool {
+    // SAFETY: the caller owns the word; a fault is recovered by the fixup table.
+    (unsafe { probe_write_u64(address, value) }) == 0
 }
 
 /// Reads a quadword that may not be mapped, without crashing: a fault is

@@ -25,7 +25,10 @@ pub fn init_frames(map: &MemoryMap, in_use: &[(u64, u64)]) {
         for region in map.ram() {
             let unusable = frames.add_free_range(region.start.div_ceil(PAGE_SIZE)..region.end() / PAGE_SIZE);
             if unusable > 0 {
-                log::warn!("ignoring {} MiB of RAM above the allocator's 4 GiB", unusable * PAGE_SIZE >> 20);
+                log::warn!(
+                    "ignoring {} MiB of RAM above the allocator's 4 GiB",
+                    (unusable * PAGE_SIZE) >> 20
+                );
             }
         }
         frames.reserve_range(0..LOW_MEMORY_END / PAGE_SIZE);
@@ -39,20 +42,34 @@ pub fn init_frames(map: &MemoryMap, in_use: &[(u64, u64)]) {
     });
 }
 
-/// Builds the kernel's own address space (native and PVH): the image with
-/// per-section permissions and all RAM in the direct map, with no identity
-/// mapping left, so a null or low-address access faults. Then switches to it.
-pub fn init_address_space(map: &MemoryMap) -> Result<AddressSpace, MapError> {
-    let space = AddressSpace::new()?;
+/// The kernel image's sections with the permissions each gets:
+/// (start, end, flags) with text executable, rodata read-only, data writable.
+pub fn kernel_sections() -> [(u64, u64, Flags); 3] {
     let image = boot::kernel_image();
     let data = paging::data_flags();
     let read_only = data - Flags::WRITABLE;
-    let sections = [
+    [
         (image.start, image.rodata, Flags::PRESENT),
         (image.rodata, image.data, read_only),
         (image.data, page_align_up(image.end), data),
-    ];
-    for (start, end, flags) in sections {
+    ]
+}
+
+/// Builds the kernel's own address space natively (and for PVH): the image
+/// with per-section permissions and all RAM in the direct map (2 MiB pages
+/// where possible), with no identity mapping left, so a null or low-address
+/// access faults. Then switches to it.
+pub fn build_native_address_space(map: &MemoryMap) -> Result<(), &'static str> {
+    build_with_walker(map).map_err(|error| {
+        log::error!("page-table walker: {error:?}");
+        "building the kernel page tables failed"
+    })
+}
+
+fn build_with_walker(map: &MemoryMap) -> Result<(), MapError> {
+    let space = AddressSpace::new()?;
+    let data = paging::data_flags();
+    for (start, end, flags) in kernel_sections() {
         for page in (start..end).step_by(PAGE_SIZE as usize) {
             space.map(page, page - KERNEL_VIRT_BASE, flags)?;
         }
@@ -77,7 +94,7 @@ pub fn init_address_space(map: &MemoryMap) -> Result<AddressSpace, MapError> {
         memory::activate_kernel_address_space(space.root, map.ram_end()),
         "the new page tables do not map the kernel and the direct map"
     );
-    Ok(space)
+    Ok(())
 }
 
 /// Gives the heap its memory. Call once, after the frame allocator is fed.

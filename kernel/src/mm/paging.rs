@@ -5,13 +5,38 @@
 //! which a PV guest may not do: here every store goes through
 //! [`Platform::pte_write`], so one walker serves native, PV and PVH.
 
+use core::sync::atomic::{AtomicU32, Ordering};
+
 use x86_64::structures::paging::{PageTableFlags as Flags, PageTableIndex};
 use x86_64::VirtAddr;
 
 use crate::mm::frames;
 use crate::platform;
 
-const ADDRESS_MASK: u64 = 0x000f_ffff_ffff_f000;
+pub const ADDRESS_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+/// Open [`batch`] scopes; page-table changes are committed when the last closes.
+static BATCH_DEPTH: AtomicU32 = AtomicU32::new(0);
+
+/// Runs `f` with page-table changes left queued, then commits them all at
+/// once. Under Xen PV that turns many `map`/`unmap` calls into a few
+/// `mmu_update` hypercalls; natively it changes nothing.
+pub fn batch<R>(f: impl FnOnce() -> R) -> R {
+    BATCH_DEPTH.fetch_add(1, Ordering::SeqCst);
+    let result = f();
+    if BATCH_DEPTH.fetch_sub(1, Ordering::SeqCst) == 1 {
+        platform::current().pte_commit();
+    }
+    result
+}
+
+/// Commits queued changes unless a [`batch`] scope is open: every public
+/// operation ends with this, so its effect is visible when it returns.
+fn commit() {
+    if BATCH_DEPTH.load(Ordering::SeqCst) == 0 {
+        platform::current().pte_commit();
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapError {
@@ -66,7 +91,7 @@ impl AddressSpace {
                 let next = new_table(entry_level - 1)?;
                 // Intermediate entries grant everything; the leaf decides.
                 let grant = Flags::PRESENT | Flags::WRITABLE | Flags::USER_ACCESSIBLE;
-                platform.pte_write(table, usize::from(index), next | grant.bits());
+                platform.pte_write(table, entry_level, usize::from(index), next | grant.bits());
                 table = next;
             } else {
                 return Err(MapError::NotMapped);
@@ -94,7 +119,8 @@ impl AddressSpace {
         if existing & Flags::PRESENT.bits() != 0 {
             return Err(MapError::AlreadyMapped { existing: existing & ADDRESS_MASK });
         }
-        platform.pte_write(table, index, frame | (flags | Flags::PRESENT).bits());
+        platform.pte_write(table, level, index, frame | (flags | Flags::PRESENT).bits());
+        commit();
         Ok(())
     }
 
@@ -102,8 +128,9 @@ impl AddressSpace {
     pub fn unmap(&self, address: u64) -> Result<u64, MapError> {
         let (table, index, entry) = self.leaf(address)?;
         let platform = platform::current();
-        platform.pte_write(table, index, 0);
+        platform.pte_write(table, 1, index, 0);
         platform.flush_tlb_page(address);
+        commit();
         Ok(entry & ADDRESS_MASK)
     }
 
@@ -111,8 +138,9 @@ impl AddressSpace {
     pub fn protect(&self, address: u64, flags: Flags) -> Result<(), MapError> {
         let (table, index, entry) = self.leaf(address)?;
         let platform = platform::current();
-        platform.pte_write(table, index, (entry & ADDRESS_MASK) | (flags | Flags::PRESENT).bits());
+        platform.pte_write(table, 1, index, (entry & ADDRESS_MASK) | (flags | Flags::PRESENT).bits());
         platform.flush_tlb_page(address);
+        commit();
         Ok(())
     }
 
@@ -122,7 +150,9 @@ impl AddressSpace {
         Some((entry & ADDRESS_MASK, Flags::from_bits_truncate(entry)))
     }
 
-    fn leaf(&self, address: u64) -> Result<(u64, usize, u64), MapError> {
+    /// Where the 4 KiB mapping of `address` lives: (guest-physical L1
+    /// table, index, current entry).
+    pub fn leaf(&self, address: u64) -> Result<(u64, usize, u64), MapError> {
         let virt = VirtAddr::new(address);
         let table = self.table_for(virt, 1, false)?;
         let index = usize::from(virt.p1_index());
@@ -145,16 +175,10 @@ fn new_table(level: u8) -> Result<u64, MapError> {
     Ok(frame)
 }
 
-/// Whether the CPU honours the no-execute bit (EFER.NXE is on).
-pub fn nx_enabled() -> bool {
-    x86_64::registers::model_specific::Efer::read()
-        .contains(x86_64::registers::model_specific::EferFlags::NO_EXECUTE_ENABLE)
-}
-
 /// The flags for data mappings: writable and, where supported, not executable.
 pub fn data_flags() -> Flags {
     let mut flags = Flags::PRESENT | Flags::WRITABLE;
-    if nx_enabled() {
+    if platform::current().nx_enabled() {
         flags |= Flags::NO_EXECUTE;
     }
     flags

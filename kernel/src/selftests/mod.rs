@@ -1,5 +1,12 @@
 //! The in-guest self-tests that need a booted kernel. The mechanism and the
-//! output format are in `kernel::selftest`.
+//! output format are in `kernel::selftest`. This file holds the tests every
+//! platform runs; `platform.rs` covers interrupts, time and page tables
+//! through the platform interface, `xen.rs` and `xenstore.rs` what only
+//! exists on Xen (those report `SKIP` elsewhere).
+
+mod platform;
+mod xen;
+mod xenstore;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -30,10 +37,37 @@ pub const ALL: &[SelfTest<Context>] = &[
     SelfTest { name: "exception-recovery-page-fault", run: page_fault_recovery },
     SelfTest { name: "cmdline-parser", run: cmdline_parser },
     SelfTest { name: "cpuid", run: cpuid_vendor },
+    SelfTest { name: "interrupt-state", run: platform::interrupt_state },
+    SelfTest { name: "time-monotonic", run: platform::time_monotonic },
+    SelfTest { name: "time-sleep", run: platform::time_sleep },
+    SelfTest { name: "wallclock", run: platform::wallclock },
+    SelfTest { name: "page-table-batched-map", run: platform::batched_map },
+    SelfTest { name: "page-table-new-address-space", run: platform::new_address_space },
+    SelfTest { name: "xen-version", run: xen::version },
+    SelfTest { name: "xen-unknown-hypercall", run: xen::unknown_hypercall },
+    SelfTest { name: "xen-shared-info-time", run: xen::shared_info_time },
+    SelfTest { name: "pv-p2m-m2p", run: xen::p2m_m2p },
+    SelfTest { name: "pv-update-va-mapping", run: xen::update_va_mapping },
+    SelfTest { name: "pv-refuses-writable-page-table", run: xen::refuses_writable_page_table },
+    SelfTest { name: "pv-writable-page-tables", run: xen::writable_page_tables },
+    SelfTest { name: "evtchn-loopback", run: xen::evtchn_loopback },
+    SelfTest { name: "evtchn-mask-unmask", run: xen::evtchn_mask_unmask },
+    SelfTest { name: "evtchn-delivery-after-unmask", run: xen::delivery_after_unmask },
+    SelfTest { name: "evtchn-close", run: xen::evtchn_close },
+    SelfTest { name: "timer-ticks", run: xen::timer_ticks },
+    SelfTest { name: "idle-block", run: xen::idle_block },
+    SelfTest { name: "grant-table", run: xen::grant_table },
+    SelfTest { name: "console-ring", run: xenstore::console_ring },
+    SelfTest { name: "xenstore-read", run: xenstore::read_name },
+    SelfTest { name: "xenstore-write-read", run: xenstore::write_read },
+    SelfTest { name: "xenstore-directory", run: xenstore::directory },
+    SelfTest { name: "xenstore-transaction", run: xenstore::transaction },
+    SelfTest { name: "xenstore-watch", run: xenstore::watch },
 ];
 
-/// A virtual address no other code uses, for mapping tests.
-const SCRATCH_VA: u64 = 0xffff_c000_0000_0000;
+/// A virtual address no other code uses, for mapping tests (each test
+/// file uses its own megabyte above it).
+pub(crate) const SCRATCH_VA: u64 = kernel::layout::SCRATCH_BASE;
 
 fn memory_map(context: &mut Context) -> Outcome {
     let map = &context.boot.memory;

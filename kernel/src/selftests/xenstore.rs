@@ -1,0 +1,167 @@
+//! Self-tests of the console ring and xenstore: a domU's connections to its
+//! backends. The initial domain has neither (xenstored and the console
+//! daemon would run in it), so there they report `SKIP`.
+
+use alloc::string::String;
+
+use drivers::xenstore::{Transaction, XsError};
+use kernel::ensure;
+use kernel::selftest::Outcome;
+
+use super::Context;
+use crate::platform::{self, xen};
+
+const NO_STORE: &str = "no xenstore as dom0";
+const NOT_XEN: &str = "not running on Xen";
+/// Where the tests write: the domain's own `data/` directory, which the
+/// toolstack makes writable for it.
+const TEST_PATH: &str = "data/selftest";
+
+fn store_or_skip() -> Result<(), Outcome> {
+    let xen = platform::xen().ok_or(Outcome::Skip(NOT_XEN))?;
+    if xen.initial_domain {
+        return Err(Outcome::Skip(NO_STORE));
+    }
+    if !xen::store::is_connected() {
+        return Err(Outcome::Fail("a domU without a xenstore connection".into()));
+    }
+    Ok(())
+}
+
+macro_rules! require {
+    ($check:expr) => {
+        if let Err(outcome) = $check {
+            return outcome;
+        }
+    };
+}
+
+fn store<R>(f: impl FnOnce(&mut xen::store::Client) -> R) -> Result<R, Outcome> {
+    xen::store::with(f).map_err(|_| Outcome::Fail("xenstore is not connected".into()))
+}
+
+fn failed(what: &str, error: XsError) -> Outcome {
+    Outcome::Fail(alloc::format!("{what}: {error:?}"))
+}
+
+pub fn console_ring(_: &mut Context) -> Outcome {
+    let Some(xen) = platform::xen() else {
+        return Outcome::Skip(NOT_XEN);
+    };
+    if xen.initial_domain {
+        return Outcome::Skip("no console ring as dom0 (console_io is its console)");
+    }
+    let Some((before, _)) = xen::console::output_indices() else {
+        return Outcome::Fail("a domU without a console ring".into());
+    };
+    crate::println!("console-ring: this line travels through the ring");
+    let Some((after, consumed)) = xen::console::output_indices() else {
+        return Outcome::Fail("the ring disappeared".into());
+    };
+    ensure!(
+        after.wrapping_sub(before) >= 40,
+        "the producer index moved by {} only",
+        after.wrapping_sub(before)
+    );
+    ensure!(after.wrapping_sub(consumed) <= 2048, "the backend is not draining the ring");
+    Outcome::Pass
+}
+
+pub fn read_name(_: &mut Context) -> Outcome {
+    require!(store_or_skip());
+    let name = match store(|client| client.read_string(Transaction::NONE, "name")) {
+        Ok(Ok(name)) => name,
+        Ok(Err(error)) => return failed("read name", error),
+        Err(outcome) => return outcome,
+    };
+    ensure!(!name.is_empty() && name.is_ascii(), "the domain name {name:?} is not a name");
+    Outcome::Pass
+}
+
+pub fn write_read(_: &mut Context) -> Outcome {
+    require!(store_or_skip());
+    let result = store(|client| -> Result<(String, Option<i32>), XsError> {
+        client.write(Transaction::NONE, TEST_PATH, b"hello from the guest")?;
+        let back = client.read_string(Transaction::NONE, TEST_PATH)?;
+        client.rm(Transaction::NONE, TEST_PATH)?;
+        let gone = client.read(Transaction::NONE, TEST_PATH).err().and_then(|error| error.errnum());
+        Ok((back, gone))
+    });
+    let (back, gone) = match result {
+        Ok(Ok(values)) => values,
+        Ok(Err(error)) => return failed("write/read/rm", error),
+        Err(outcome) => return outcome,
+    };
+    ensure!(back == "hello from the guest", "read back {back:?}");
+    ensure!(gone == Some(2), "reading a removed node did not fail with ENOENT ({gone:?})");
+    Outcome::Pass
+}
+
+pub fn directory(_: &mut Context) -> Outcome {
+    require!(store_or_skip());
+    let result = store(|client| -> Result<_, XsError> {
+        let home = client.get_domain_path(hypercalls::abi::xen::DOMID_SELF)?;
+        let relative = client.directory(Transaction::NONE, "")?;
+        let absolute = client.directory(Transaction::NONE, &home)?;
+        Ok((home, relative, absolute))
+    });
+    let (home, relative, absolute) = match result {
+        Ok(Ok(values)) => values,
+        Ok(Err(error)) => return failed("directory", error),
+        Err(outcome) => return outcome,
+    };
+    ensure!(home.starts_with("/local/domain/"), "home path {home:?}");
+    ensure!(relative.iter().any(|entry| entry == "name"), "no `name` under the home directory: {relative:?}");
+    ensure!(relative == absolute, "relative and absolute listings differ");
+    Outcome::Pass
+}
+
+pub fn transaction(_: &mut Context) -> Outcome {
+    require!(store_or_skip());
+    let path = "data/selftest-tx";
+    let result = store(|client| -> Result<_, XsError> {
+        let tx = client.transaction_start()?;
+        client.write(tx, path, b"inside")?;
+        let outside_before = client.read(Transaction::NONE, path).is_ok();
+        client.transaction_end(tx, true)?;
+        let after = client.read_string(Transaction::NONE, path)?;
+        let aborted = client.transaction_start()?;
+        client.write(aborted, path, b"discarded")?;
+        client.transaction_end(aborted, false)?;
+        let kept = client.read_string(Transaction::NONE, path)?;
+        client.rm(Transaction::NONE, path)?;
+        Ok((outside_before, after, kept))
+    });
+    let (outside_before, after, kept) = match result {
+        Ok(Ok(values)) => values,
+        Ok(Err(error)) => return failed("transaction", error),
+        Err(outcome) => return outcome,
+    };
+    ensure!(!outside_before, "a write inside a transaction was visible outside before the commit");
+    ensure!(after == "inside", "after the commit the node reads {after:?}");
+    ensure!(kept == "inside", "an aborted transaction changed the node to {kept:?}");
+    Outcome::Pass
+}
+
+pub fn watch(_: &mut Context) -> Outcome {
+    require!(store_or_skip());
+    let path = "data/selftest-watch";
+    let result = store(|client| -> Result<_, XsError> {
+        client.write(Transaction::NONE, path, b"0")?;
+        client.watch(path, "selftest-token")?;
+        let initial = client.wait_watch_event()?;
+        client.write(Transaction::NONE, path, b"1")?;
+        let change = client.wait_watch_event()?;
+        client.unwatch(path, "selftest-token")?;
+        client.rm(Transaction::NONE, path)?;
+        Ok((initial, change))
+    });
+    let (initial, change) = match result {
+        Ok(Ok(values)) => values,
+        Ok(Err(error)) => return failed("watch", error),
+        Err(outcome) => return outcome,
+    };
+    ensure!(initial.token == "selftest-token", "the initial event has token {:?}", initial.token);
+    ensure!(change.path.ends_with(path), "the change event names {:?}", change.path);
+    Outcome::Pass
+}
