@@ -2,6 +2,8 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 pub mod cpuid_policy;
 pub mod decode;
 pub mod domain_builder;
@@ -10,3 +12,4 @@ pub mod layout;
 pub mod mm;
 pub mod options;
 pub mod pvclock;
+pub mod xenstore;
