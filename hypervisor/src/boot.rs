@@ -75,6 +75,9 @@ pub fn hv_main(start_info: u64) -> ! {
         Ok(entry) => entry,
         Err(error) => fail(format_args!("cannot build the guest domain: {error}")),
     };
+    // Event channels, pvclock, the wallclock and the backends, before the
+    // guest's first instruction (Xen's builder does the same).
+    crate::events::init();
     log::info!("starting the guest");
     arch::entry::enter_guest(&entry)
 }

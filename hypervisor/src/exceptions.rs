@@ -22,7 +22,7 @@ pub fn guest_exception(frame: &mut Frame) {
     let vector = frame.vector;
     match vector {
         INVALID_OPCODE | GENERAL_PROTECTION => {
-            if crate::emulate::privileged_instruction(frame) {
+            if crate::emulate::privileged_instruction(frame) || software_interrupt(frame) {
                 return;
             }
         }
@@ -47,6 +47,29 @@ pub fn guest_exception(frame: &mut Frame) {
     if let Err(why) = bounce(frame, handler.address, error_code, handler.mask_events) {
         crash_domain(frame, why);
     }
+}
+
+/// `int $n` raises #GP (every hypervisor gate is DPL 0) with the vector in
+/// the error code. As Xen does, deliver it to the guest's own handler for
+/// vector n when that handler's DPL allows the caller: guest kernel mode
+/// counts as ring 0 here, user mode as ring 3. Returns whether it did.
+fn software_interrupt(frame: &mut Frame) -> bool {
+    const IDT_FLAG: u64 = 1 << 1;
+    if frame.vector != GENERAL_PROTECTION || frame.error_code & IDT_FLAG == 0 {
+        return false;
+    }
+    let vector = (frame.error_code >> 3) as usize & 255;
+    let (handler, in_kernel) = domain::with(|d| (d.vcpu.traps[vector], d.vcpu.in_kernel_mode));
+    let caller_ring = if in_kernel { 0 } else { 3 };
+    if handler.address == 0 || handler.privilege < caller_ring {
+        return false;
+    }
+    // Resume after the two-byte `int $n`, as the CPU would have.
+    frame.rip += 2;
+    if let Err(why) = bounce(frame, handler.address, None, handler.mask_events) {
+        crash_domain(frame, why);
+    }
+    true
 }
 
 /// SYSCALL from guest user mode: enter the guest kernel at its syscall

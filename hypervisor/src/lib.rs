@@ -12,4 +12,5 @@ pub mod layout;
 pub mod mm;
 pub mod options;
 pub mod pvclock;
+pub mod services;
 pub mod xenstore;

@@ -18,6 +18,8 @@ extern crate alloc;
 #[allow(unsafe_code)]
 mod arch;
 #[cfg(target_os = "none")]
+mod backends;
+#[cfg(target_os = "none")]
 mod boot;
 #[cfg(target_os = "none")]
 mod console;
@@ -25,6 +27,8 @@ mod console;
 mod domain;
 #[cfg(target_os = "none")]
 mod emulate;
+#[cfg(target_os = "none")]
+mod events;
 #[cfg(target_os = "none")]
 mod exceptions;
 #[cfg(target_os = "none")]

@@ -24,11 +24,13 @@ pub fn dispatch(frame: &mut Frame) {
     before_guest_resumes(frame);
 }
 
-/// Work done on every way back to the guest: stop it if it shut down.
-fn before_guest_resumes(_frame: &mut Frame) {
+/// Work done on every way back to the guest: stop it if it shut down,
+/// else run timers and backends and deliver a pending event upcall.
+fn before_guest_resumes(frame: &mut Frame) {
     if let Some(reason) = domain::with(|d| d.shutdown_reason) {
         finish(reason);
     }
+    crate::events::before_guest_resumes(frame);
 }
 
 /// Ends the run for a guest that shut down, mapping Xen's shutdown

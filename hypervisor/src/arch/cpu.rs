@@ -31,7 +31,9 @@ impl drivers::PortIo for PortIo {
     fn read8(&mut self, port: u16) -> u8 {
         let value: u8;
         // SAFETY: the hypervisor only touches ports of devices it drives
-        // (COM1, the PIT, isa-debug-exit), none of which affects memory.
+        // (COM1 including its line status, the PIT, the CMOS clock at
+        // 0x70/0x71, the legacy PICs, isa-debug-exit), none of which
+        // affects memory.
         unsafe {
             asm!("in al, dx", in("dx") port, out("al") value, options(nomem, nostack, preserves_flags))
         };
@@ -105,10 +107,6 @@ pub const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
 pub fn swapgs() {
     // SAFETY: the hypervisor never uses %gs, so swapping only affects the guest.
     unsafe { asm!("swapgs", options(nostack, preserves_flags)) };
-}
-
-pub fn interrupts_disable() {
-    x86_64::instructions::interrupts::disable();
 }
 
 /// Waits for an interrupt with interrupts enabled, then disables them again.

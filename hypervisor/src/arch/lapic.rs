@@ -50,10 +50,6 @@ pub fn arm_oneshot(timer_vector: u8, ticks: u32) {
     write(REG_INITIAL_COUNT, ticks.max(1));
 }
 
-pub fn disarm() {
-    write(REG_INITIAL_COUNT, 0);
-}
-
 pub fn end_of_interrupt() {
     write(REG_EOI, 0);
 }

@@ -194,12 +194,6 @@ pub fn build_hypervisor_address_space(ram_end: u64, limit: u64, is_ram: impl Fn(
     HV_ROOT.store(root, Ordering::Relaxed);
 }
 
-/// Sets one of the hypervisor's L4 slots (for example the M2P) so it is
-/// copied into guest L4s from then on.
-pub fn set_hypervisor_l4_entry(slot: usize, entry: u64) {
-    write_u64(hypervisor_root() + 8 * slot as u64, entry);
-}
-
 /// The hypervisor's L4 entries for the reserved slots, to copy into a
 /// guest L4 when it is validated.
 pub fn hypervisor_l4_entry(slot: usize) -> u64 {

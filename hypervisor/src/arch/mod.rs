@@ -11,3 +11,4 @@ pub mod guest_access;
 pub mod heap;
 pub mod lapic;
 pub mod memory;
+pub mod shared;

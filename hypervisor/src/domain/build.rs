@@ -53,15 +53,6 @@ impl fmt::Display for BuildError {
     }
 }
 
-/// The pseudo-physical frame the guest gave machine frame `mfn`, if any.
-pub fn m2p_lookup(mfn: u64) -> Option<u64> {
-    if mfn >= M2P_ENTRIES.load(Ordering::Relaxed) {
-        return None;
-    }
-    let pfn = memory::read_u64(M2P_TABLE.load(Ordering::Relaxed) + 8 * mfn);
-    (pfn != INVALID_M2P_ENTRY).then_some(pfn)
-}
-
 pub fn m2p_set(mfn: u64, pfn: u64) {
     if mfn < M2P_ENTRIES.load(Ordering::Relaxed) {
         memory::write_u64(M2P_TABLE.load(Ordering::Relaxed) + 8 * mfn, pfn);
@@ -188,7 +179,6 @@ pub fn build(image: &[u8], mem_mib: u64, cmdline: &[u8]) -> Result<Frame, BuildE
     log::info!("guest command line: \"{}\"", core::str::from_utf8(fields.cmd_line_text()).unwrap_or("?"));
 
     let mut domain = Domain {
-        id: GUEST_DOMID,
         shared_info,
         vcpu: Vcpu::new(shared_info),
         vm_assist: 0,

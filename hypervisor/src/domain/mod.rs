@@ -18,7 +18,6 @@ pub const BACKEND_DOMID: DomId = 0;
 #[derive(Clone, Copy, Default, Debug)]
 pub struct TrapHandler {
     pub address: u64,
-    pub code_selector: u16,
     /// Events stay masked while the handler runs (Xen's TI_GET_IF).
     pub mask_events: bool,
     /// The gate's DPL: which ring may raise it with `int $n`.
@@ -39,14 +38,8 @@ pub struct Vcpu {
     /// Machine addresses of the kernel's and user's L4 (0: none).
     pub kernel_root: u64,
     pub user_root: u64,
-    /// The other mode's GS base, swapped in on a kernel/user switch.
-    pub inactive_gs_base: u64,
     /// Machine address of this vCPU's `vcpu_info`.
     pub vcpu_info: u64,
-    /// System time (ns) at which VIRQ_TIMER fires, if armed.
-    pub timer_deadline: Option<u64>,
-    pub periodic_period: Option<u64>,
-    pub runstate_area: Option<u64>,
     /// `fpu_taskswitch`: CR0.TS as the guest sees it.
     pub fpu_task_switched: bool,
 }
@@ -64,18 +57,13 @@ impl Vcpu {
             in_kernel_mode: true,
             kernel_root: 0,
             user_root: 0,
-            inactive_gs_base: 0,
             vcpu_info,
-            timer_deadline: None,
-            periodic_period: None,
-            runstate_area: None,
             fpu_task_switched: false,
         }
     }
 }
 
 pub struct Domain {
-    pub id: DomId,
     /// Pseudo-physical frame number -> machine frame number.
     pub p2m: Vec<u64>,
     /// Pages the domain holds now, and may hold at most (ballooning).
@@ -99,11 +87,6 @@ pub struct Domain {
 impl Domain {
     pub fn nr_pages(&self) -> u64 {
         self.p2m.len() as u64
-    }
-
-    /// Whether the guest owns machine frame `mfn`.
-    pub fn owns_mfn(&self, mfn: u64) -> bool {
-        crate::domain::build::m2p_lookup(mfn).is_some_and(|pfn| self.p2m.get(pfn as usize) == Some(&mfn))
     }
 }
 

@@ -40,7 +40,6 @@ pub fn set_trap_table(Args([list, ..]): Args) -> HypercallResult {
         let (vector, flags) = (entry[0], entry[1]);
         let handler = TrapHandler {
             address: guest_code_address(address)?,
-            code_selector: GUEST_CS64,
             mask_events: flags & 4 != 0,
             privilege: flags & 3,
         };

@@ -5,12 +5,16 @@
 mod console;
 mod cpu;
 mod debugreg;
+mod event_channel;
+mod grant_table;
 mod memory;
 mod mm;
 mod multicall;
 mod physdev;
 mod reservation;
 mod sched;
+mod timer;
+mod vcpu;
 mod version;
 
 use hypercalls::abi::xen::*;
@@ -64,6 +68,11 @@ fn call(number: u64, args: Args, frame: &mut Frame) -> HypercallResult {
         __HYPERVISOR_physdev_op => physdev::physdev_op(args),
         __HYPERVISOR_set_debugreg => debugreg::set_debugreg(args),
         __HYPERVISOR_get_debugreg => debugreg::get_debugreg(args),
+        __HYPERVISOR_event_channel_op => event_channel::event_channel_op(args),
+        __HYPERVISOR_event_channel_op_compat => event_channel::event_channel_op_compat(args),
+        __HYPERVISOR_vcpu_op => vcpu::vcpu_op(args),
+        __HYPERVISOR_grant_table_op => grant_table::grant_table_op(args),
+        __HYPERVISOR_set_timer_op => timer::set_timer_op(args),
         _ => Err(XenError::ENOSYS),
     }
 }

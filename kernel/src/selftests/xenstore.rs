@@ -99,19 +99,29 @@ pub fn write_read(_: &mut Context) -> Outcome {
 
 pub fn directory(_: &mut Context) -> Outcome {
     require!(store_or_skip());
+    // An empty relative path is invalid in xenstored, so list a directory
+    // the test makes itself, by relative and by absolute path.
     let result = store(|client| -> Result<_, XsError> {
-        let home = client.get_domain_path(hypercalls::abi::xen::DOMID_SELF)?;
-        let relative = client.directory(Transaction::NONE, "")?;
-        let absolute = client.directory(Transaction::NONE, &home)?;
-        Ok((home, relative, absolute))
+        let domid = client.read_string(Transaction::NONE, "domid")?;
+        let home = alloc::format!("/local/domain/{domid}");
+        client.write(Transaction::NONE, "data/selftest-dir/first", b"1")?;
+        client.write(Transaction::NONE, "data/selftest-dir/second", b"2")?;
+        let relative = client.directory(Transaction::NONE, "data/selftest-dir")?;
+        let absolute = client.directory(Transaction::NONE, &alloc::format!("{home}/data/selftest-dir"))?;
+        let top = client.directory(Transaction::NONE, &home)?;
+        client.rm(Transaction::NONE, "data/selftest-dir")?;
+        Ok((relative, absolute, top))
     });
-    let (home, relative, absolute) = match result {
+    let (mut relative, absolute, top) = match result {
         Ok(Ok(values)) => values,
         Ok(Err(error)) => return failed("directory", error),
         Err(outcome) => return outcome,
     };
-    ensure!(home.starts_with("/local/domain/"), "home path {home:?}");
-    ensure!(relative.iter().any(|entry| entry == "name"), "no `name` under the home directory: {relative:?}");
+    ensure!(top.iter().any(|entry| entry == "name"), "no `name` under the home directory: {top:?}");
+    relative.sort();
+    ensure!(relative == ["first", "second"], "listing {relative:?}");
+    let mut absolute = absolute;
+    absolute.sort();
     ensure!(relative == absolute, "relative and absolute listings differ");
     Outcome::Pass
 }
