@@ -26,6 +26,9 @@ const TESTS: &[SystemTest] = &[
     SystemTest { name: "bare-exception-handler", run: bare_exception_handler },
     SystemTest { name: "hv-runs-pv-guest", run: hv_runs_pv_guest },
     SystemTest { name: "hv-bad-option", run: hv_bad_option },
+    SystemTest { name: "hv-selftest", run: hv_selftest },
+    SystemTest { name: "hv-exception", run: hv_exception },
+    SystemTest { name: "hv-tour", run: hv_tour },
     SystemTest { name: "xen-pv-selftest", run: xen_pv_selftest },
     SystemTest { name: "xen-pv-selftest-writable-page-tables", run: xen_pv_selftest_writable },
     SystemTest { name: "xen-pv-exception", run: xen_pv_exception },
@@ -171,21 +174,26 @@ fn selftest_summary(line: &str) -> Option<(u32, u32)> {
     Some((passed, failed))
 }
 
+/// Passes when the run printed `selftest: N passed, 0 failed` with at least
+/// `min_passed` passes and ended in success.
+fn expect_selftests(report: &RunReport, min_passed: u32) -> Outcome {
+    match report.output.lines().find_map(selftest_summary) {
+        None => fail_with(report, "no `selftest: N passed, M failed` line"),
+        Some((_, failed)) if failed > 0 => {
+            fail_with(report, &format!("{failed} in-guest selftest(s) failed"))
+        }
+        Some((passed, _)) if passed < min_passed => {
+            fail_with(report, &format!("only {passed} selftests passed, expected at least {min_passed}"))
+        }
+        Some(_) => expect_verdict(report, Verdict::Success),
+    }
+}
+
 fn bare_selftest(context: &mut Context) -> Outcome {
     const MIN_SELFTESTS: u32 = 5;
-    let report = match boot_bare(context, "bare-selftest", "selftest") {
-        Ok(report) => report,
-        Err(outcome) => return outcome,
-    };
-    match report.output.lines().find_map(selftest_summary) {
-        None => fail_with(&report, "no `selftest: N passed, M failed` line"),
-        Some((_, failed)) if failed > 0 => {
-            fail_with(&report, &format!("{failed} in-guest selftest(s) failed"))
-        }
-        Some((passed, _)) if passed < MIN_SELFTESTS => {
-            fail_with(&report, &format!("only {passed} selftests ran, expected at least {MIN_SELFTESTS}"))
-        }
-        Some(_) => expect_verdict(&report, Verdict::Success),
+    match boot_bare(context, "bare-selftest", "selftest") {
+        Ok(report) => expect_selftests(&report, MIN_SELFTESTS),
+        Err(outcome) => outcome,
     }
 }
 
@@ -290,6 +298,55 @@ fn hv_runs_pv_guest(context: &mut Context) -> Outcome {
     }
 }
 
+/// The guest's whole self-test suite as a PV domU of the bundled hypervisor.
+fn hv_selftest(context: &mut Context) -> Outcome {
+    const MIN_PASSED: u32 = 25;
+    match boot_hv(context, "hv-selftest", "selftest", 128) {
+        Ok(report) if !report.output.contains("platform: pv") => {
+            fail_with(&report, "the kernel did not come up on the PV platform")
+        }
+        Ok(report) => expect_selftests(&report, MIN_PASSED),
+        Err(outcome) => outcome,
+    }
+}
+
+/// A guest fault the guest handles itself: the same report as everywhere,
+/// then the domain crashes and the hypervisor says so.
+fn hv_exception(context: &mut Context) -> Outcome {
+    let report = match boot_hv(context, "hv-exception", "crash=page-fault", 64) {
+        Ok(report) => report,
+        Err(outcome) => return outcome,
+    };
+    for expected in
+        ["EXCEPTION: page fault", "CR2 0xdeadbeef000", "(HV) Guest domain shut down: reason 3 (crash)"]
+    {
+        if !report.output.contains(expected) {
+            return fail_with(&report, &format!("the output lacks `{expected}`"));
+        }
+    }
+    expect_verdict(&report, Verdict::Failure)
+}
+
+/// The demo under the hypervisor: console_io and the console ring, timer
+/// events, an event-channel ping, xenstore, then poweroff with status 0.
+fn hv_tour(context: &mut Context) -> Outcome {
+    let report = match boot_hv(context, "hv-tour", "", 64) {
+        Ok(report) => report,
+        Err(outcome) => return outcome,
+    };
+    for expected in [
+        "tour: ping from port",
+        "tour: tick 3",
+        "tour: done",
+        "(HV) Guest domain shut down: reason 0 (poweroff)",
+    ] {
+        if !report.output.contains(expected) {
+            return fail_with(&report, &format!("the output lacks `{expected}`"));
+        }
+    }
+    expect_verdict(&report, Verdict::Success)
+}
+
 /// A bad hypervisor option is refused with a one-line reason and a failure verdict.
 fn hv_bad_option(context: &mut Context) -> Outcome {
     let report = match boot_hv(context, "hv-bad-option", "", 1) {
@@ -324,19 +381,10 @@ fn xen_selftest(context: &mut Context, name: &str, cmdline: &str) -> Outcome {
     if !report.output.contains("platform: pv") {
         return fail_with(&report, "the kernel did not come up on the PV platform");
     }
-    match report.output.lines().find_map(selftest_summary) {
-        None => fail_with(&report, "no `selftest: N passed, M failed` line"),
-        Some((_, failed)) if failed > 0 => {
-            fail_with(&report, &format!("{failed} in-guest selftest(s) failed"))
-        }
-        Some((passed, _)) if passed < MIN_PASSED => {
-            fail_with(&report, &format!("only {passed} selftests passed, expected at least {MIN_PASSED}"))
-        }
-        Some(_) if !report.output.contains("SKIP xenstore-read: no xenstore as dom0") => {
-            fail_with(&report, "dom0 did not skip the xenstore test with its reason")
-        }
-        Some(_) => expect_verdict(&report, Verdict::Success),
+    if !report.output.contains("SKIP xenstore-read: no xenstore as dom0") {
+        return fail_with(&report, "dom0 did not skip the xenstore test with its reason");
     }
+    expect_selftests(&report, MIN_PASSED)
 }
 
 fn xen_pv_selftest(context: &mut Context) -> Outcome {
