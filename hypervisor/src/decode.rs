@@ -25,6 +25,18 @@ pub enum Privileged {
     Clts,
     /// `ud2; .ascii "xen"; cpuid`: CPUID as the hypervisor's policy says.
     ForcedCpuid,
+    /// `cli` / `sti`.
+    InterruptFlag,
+    /// `in` of `size` bytes (1, 2 or 4), from an immediate port or from %dx.
+    PortIn {
+        size: u8,
+        port: Option<u8>,
+    },
+    /// `out` of `size` bytes, to an immediate port or to %dx.
+    PortOut {
+        size: u8,
+        port: Option<u8>,
+    },
 }
 
 /// Xen's forced-emulation prefix.
@@ -35,6 +47,12 @@ pub const FORCED_EMULATION_PREFIX: [u8; 5] = [0x0f, 0x0b, b'x', b'e', b'n'];
 pub fn privileged(code: &[u8]) -> Option<(Privileged, usize)> {
     if code.starts_with(&FORCED_EMULATION_PREFIX) && code.get(5..7) == Some(&[0x0f, 0xa2]) {
         return Some((Privileged::ForcedCpuid, 7));
+    }
+    if let Some(port_io) = port_io(code) {
+        return Some(port_io);
+    }
+    if matches!(code.first(), Some(0xfa | 0xfb)) {
+        return Some((Privileged::InterruptFlag, 1));
     }
     // An optional REX prefix matters only for MOV CR (it extends the GPR).
     let (rex, rest) = match code.first() {
@@ -58,6 +76,25 @@ pub fn privileged(code: &[u8]) -> Option<(Privileged, usize)> {
         }
         _ => None,
     }
+}
+
+/// `in`/`out` with an optional operand-size prefix (0x66).
+fn port_io(code: &[u8]) -> Option<(Privileged, usize)> {
+    let (wide_size, prefix, rest) = match code.first() {
+        Some(0x66) => (2, 1, &code[1..]),
+        _ => (4, 0, code),
+    };
+    let opcode = *rest.first()?;
+    let size = if opcode & 1 == 0 { 1 } else { wide_size };
+    let immediate = || rest.get(1).copied();
+    let instruction = match opcode {
+        0xe4 | 0xe5 => (Privileged::PortIn { size, port: Some(immediate()?) }, 2),
+        0xe6 | 0xe7 => (Privileged::PortOut { size, port: Some(immediate()?) }, 2),
+        0xec | 0xed => (Privileged::PortIn { size, port: None }, 1),
+        0xee | 0xef => (Privileged::PortOut { size, port: None }, 1),
+        _ => return None,
+    };
+    Some((instruction.0, prefix + instruction.1))
 }
 
 /// How a store computes the new 64-bit value of the memory it writes.
@@ -149,9 +186,18 @@ mod tests {
         assert_eq!(privileged(&[0x0f, 0x20, 0xe0]), Some((Privileged::MovFromCr { cr: 4, reg: 0 }, 3)));
         assert_eq!(privileged(&[0x41, 0x0f, 0x20, 0xc1]), Some((Privileged::MovFromCr { cr: 0, reg: 9 }, 4)));
         assert_eq!(privileged(&[0x0f, 0x22, 0xdb]), Some((Privileged::MovToCr { cr: 3, reg: 3 }, 3)));
-        assert_eq!(privileged(&[0xfa]), None, "cli is not emulated");
-        assert_eq!(privileged(&[0xe4, 0x60]), None, "port I/O is not emulated");
+        assert_eq!(privileged(&[0xfa]), Some((Privileged::InterruptFlag, 1)));
+        assert_eq!(privileged(&[0xfb, 0x90]), Some((Privileged::InterruptFlag, 1)));
         assert_eq!(privileged(&[]), None);
+    }
+
+    #[test]
+    fn port_io() {
+        assert_eq!(privileged(&[0xe4, 0x60]), Some((Privileged::PortIn { size: 1, port: Some(0x60) }, 2)));
+        assert_eq!(privileged(&[0xef]), Some((Privileged::PortOut { size: 4, port: None }, 1)));
+        assert_eq!(privileged(&[0x66, 0xed]), Some((Privileged::PortIn { size: 2, port: None }, 2)));
+        assert_eq!(privileged(&[0xe6]), None, "truncated immediate");
+        assert_eq!(privileged(&[0x6c]), None, "string I/O is not emulated");
     }
 
     #[test]

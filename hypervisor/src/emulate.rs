@@ -12,6 +12,16 @@ use crate::arch::entry::Frame;
 use crate::arch::{cpu, guest_access, memory};
 use crate::domain::{self, memory as domain_memory, GUEST_DOMID};
 
+/// CR4 bits a PV guest may see and set in its virtual CR4: PAE (always
+/// on), TSD, DE, OSFXSR, OSXMMEXCPT and OSXSAVE. Paging-mode and protection
+/// bits (PGE, PSE, PCE, SMEP, SMAP, ...) are the hypervisor's.
+pub const GUEST_CR4_BITS: u64 = (1 << 2) | (1 << 3) | (1 << 5) | (1 << 9) | (1 << 10) | (1 << 18);
+
+/// The virtual CR4 a guest starts with.
+pub fn initial_guest_cr4() -> u64 {
+    cpu::read_cr4() & GUEST_CR4_BITS
+}
+
 /// Longest instruction the decoders look at.
 const MAX_INSTRUCTION: usize = 15;
 
@@ -97,7 +107,34 @@ pub fn privileged_instruction(frame: &mut Frame) -> bool {
             }
             others_unchanged
         }
+        // As Xen does, a PV kernel keeps its own view of CR4 (Linux writes it
+        // while setting up paging); the real CR4 stays the hypervisor's.
+        Privileged::MovToCr { cr: 4, reg } => {
+            let value = *gpr(frame, reg);
+            domain::with(|d| d.vcpu.cr4 = value & GUEST_CR4_BITS);
+            true
+        }
         Privileged::MovToCr { .. } => false,
+        // With a virtual IOPL of at least 1 (physdev_op set_iopl), Xen lets a
+        // PV kernel touch I/O ports it has no access to: reads see all ones,
+        // writes vanish (Linux probes PCI this way). Otherwise: #GP.
+        Privileged::PortIn { size, .. } => {
+            let permitted = domain::with(|d| d.vcpu.iopl >= 1);
+            if permitted {
+                let ones = u64::MAX >> (64 - 8 * u32::from(size));
+                frame.rax = match size {
+                    4 => ones,
+                    _ => (frame.rax & !ones) | ones,
+                };
+            }
+            permitted
+        }
+        Privileged::PortOut { .. } => domain::with(|d| d.vcpu.iopl >= 1),
+        // Under the same virtual IOPL Xen lets CLI and STI through as no-ops:
+        // a PV kernel's interrupt flag is evtchn_upcall_mask, which these
+        // instructions cannot reach (Linux runs a few before its pv_ops
+        // patching).
+        Privileged::InterruptFlag => domain::with(|d| d.vcpu.iopl >= 1),
         Privileged::Clts => {
             domain::with(|d| d.vcpu.fpu_task_switched = false);
             cpu::set_task_switched(false);
@@ -143,7 +180,7 @@ fn read_cr(cr: u8) -> Option<u64> {
         3 => {
             Some(domain::with(|d| if d.vcpu.in_kernel_mode { d.vcpu.kernel_root } else { d.vcpu.user_root }))
         }
-        4 => Some(cpu::read_cr4()),
+        4 => Some(domain::with(|d| d.vcpu.cr4)),
         _ => None,
     }
 }

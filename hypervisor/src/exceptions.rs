@@ -40,6 +40,12 @@ pub fn guest_exception(frame: &mut Frame) {
     }
     let vector = frame.vector;
     let error_code = has_error_code(vector).then_some(frame.error_code);
+    log::debug!(
+        "exception {vector} (error {:#x}) at RIP {:#x}, CR2 {:#x}: bouncing to the guest",
+        frame.error_code,
+        frame.rip,
+        cpu::read_cr2()
+    );
     let handler = domain::with(|d| d.vcpu.traps[vector as usize]);
     if handler.address == 0 {
         crash_domain(frame, "exception with no guest handler registered");

@@ -130,3 +130,49 @@ pub fn exception_fixup(rip: u64) -> Option<u64> {
     };
     table.chunks_exact(2).find(|pair| pair[0] == rip).map(|pair| pair[1])
 }
+
+global_asm!(
+    r#"
+    /* hv_load_user_gs(selector) -> 0 if loaded, 1 if the selector faulted
+       (then the null selector is loaded instead, as Xen does). Runs with
+       the user GS base swapped in, and swaps back. */
+    .pushsection .text.guest_access, "ax", @progbits
+    .global hv_load_user_gs
+    hv_load_user_gs:
+        swapgs
+    1:  mov %edi, %gs
+        swapgs
+        xor %eax, %eax
+        ret
+    2:  xor %eax, %eax
+        mov %eax, %gs
+        swapgs
+        mov $1, %eax
+        ret
+    .popsection
+    .pushsection .extable, "a", @progbits
+    .quad 1b, 2b
+    .popsection
+    "#,
+    options(att_syntax)
+);
+
+extern "C" {
+    fn hv_load_user_gs(selector: u64) -> u64;
+}
+
+/// Loads a guest-chosen selector into the user's %gs (SEGBASE_GS_USER_SEL),
+/// which also resets the user GS base from that descriptor. A selector the
+/// GDT refuses loads the null selector and reports it.
+pub fn load_user_gs_selector(selector: u16) -> Result<(), Fault> {
+    // SAFETY: loading %gs only changes the guest's segment state (the
+    // hypervisor never uses %gs); a faulting selector is caught by the
+    // fixup table, which loads the null selector instead; the SWAPGS pair
+    // leaves the kernel/user GS bases where they were.
+    let faulted = unsafe { hv_load_user_gs(u64::from(selector)) };
+    if faulted == 0 {
+        Ok(())
+    } else {
+        Err(Fault)
+    }
+}

@@ -42,6 +42,11 @@ pub struct Vcpu {
     pub vcpu_info: u64,
     /// `fpu_taskswitch`: CR0.TS as the guest sees it.
     pub fpu_task_switched: bool,
+    /// The guest's own view of CR4 (emulated `mov to/from %cr4`).
+    pub cr4: u64,
+    /// The virtual IOPL (`PHYSDEVOP_set_iopl`), which only decides whether
+    /// port I/O is emulated (as a no-op) or refused with #GP.
+    pub iopl: u8,
 }
 
 impl Vcpu {
@@ -59,6 +64,8 @@ impl Vcpu {
             user_root: 0,
             vcpu_info,
             fpu_task_switched: false,
+            iopl: 0,
+            cr4: crate::emulate::initial_guest_cr4(),
         }
     }
 }

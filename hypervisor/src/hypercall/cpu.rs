@@ -163,6 +163,11 @@ pub fn set_segment_base(Args([which, base, ..]): Args) -> HypercallResult {
         SEGBASE_GS_USER => cpu::write_segment_base_msr(cpu::MSR_GS_BASE, base),
         SEGBASE_GS_KERNEL if in_kernel => cpu::write_segment_base_msr(cpu::MSR_GS_BASE, base),
         SEGBASE_GS_KERNEL => cpu::write_segment_base_msr(cpu::MSR_KERNEL_GS_BASE, base),
+        // `base` is a selector here: the user's %gs, loaded from kernel mode.
+        SEGBASE_GS_USER_SEL if in_kernel => {
+            let selector = u16::try_from(base).map_err(|_| XenError::EINVAL)?;
+            guest_access::load_user_gs_selector(selector).map_err(|_| XenError::EFAULT)?;
+        }
         _ => return Err(XenError::EINVAL),
     }
     Ok(0)

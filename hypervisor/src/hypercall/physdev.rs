@@ -11,15 +11,16 @@ pub fn physdev_op(Args([command, argument, ..]): Args) -> HypercallResult {
     match u32::try_from(command).map_err(|_| XenError::ENOSYS)? {
         PHYSDEVOP_eoi | PHYSDEVOP_irq_status_query => Err(XenError::EINVAL),
         // Every PV guest may set its virtual IOPL (Linux does at boot). It
-        // grants nothing here: the guest has no I/O ports to reach.
+        // grants no port: see emulate.rs for what it changes.
         PHYSDEVOP_set_iopl => {
             let mut raw = [0u8; 4];
             crate::arch::guest_access::read(argument, &mut raw).map_err(|_| XenError::EFAULT)?;
-            if u32::from_le_bytes(raw) > 3 {
-                Err(XenError::EINVAL)
-            } else {
-                Ok(0)
+            let iopl = u32::from_le_bytes(raw);
+            if iopl > 3 {
+                return Err(XenError::EINVAL);
             }
+            crate::domain::with(|d| d.vcpu.iopl = iopl as u8);
+            Ok(0)
         }
         PHYSDEVOP_set_iobitmap
         | PHYSDEVOP_apic_read
