@@ -170,7 +170,7 @@ fn init_memory(boot: &BootInfo) {
         }
     }
     // Map up to 4 GiB at least, so the LAPIC's MMIO page is in the direct map.
-    let limit = ram_end.max(4 << 30).min(crate::layout::MAX_MACHINE_MEMORY);
+    let limit = ram_end.clamp(4 << 30, crate::layout::MAX_MACHINE_MEMORY);
     memory::build_hypervisor_address_space(ram_end, limit, |start, len| boot.is_ram(start, len));
     log::info!(
         "memory: {} MiB of RAM, {} MiB free for the guest and the hypervisor",

@@ -190,7 +190,7 @@ fn read_cr(cr: u8) -> Option<u64> {
 /// the new entry as `mmu_update` would and perform the store.
 pub fn page_table_write(frame: &mut Frame, fault_address: u64, error_code: u64) -> bool {
     const PRESENT_AND_WRITE: u64 = 0b11;
-    if error_code & PRESENT_AND_WRITE != PRESENT_AND_WRITE || fault_address % 8 != 0 {
+    if error_code & PRESENT_AND_WRITE != PRESENT_AND_WRITE || !fault_address.is_multiple_of(8) {
         return false;
     }
     let (enabled, in_kernel, root) = domain::with(|d| {

@@ -21,10 +21,10 @@ const GENERAL_PROTECTION: u64 = 13;
 pub fn guest_exception(frame: &mut Frame) {
     let vector = frame.vector;
     match vector {
-        INVALID_OPCODE | GENERAL_PROTECTION => {
-            if crate::emulate::privileged_instruction(frame) || software_interrupt(frame) {
-                return;
-            }
+        INVALID_OPCODE | GENERAL_PROTECTION
+            if crate::emulate::privileged_instruction(frame) || software_interrupt(frame) =>
+        {
+            return;
         }
         PAGE_FAULT => {
             let cr2 = cpu::read_cr2();

@@ -8,7 +8,7 @@ use crate::arch::{cpu, guest_access};
 use crate::{console, domain, hypercall, time};
 
 pub fn dispatch(frame: &mut Frame) {
-    if frame.from_hypervisor() {
+    if frame.interrupted_hypervisor() {
         hypervisor_entry(frame);
         return;
     }

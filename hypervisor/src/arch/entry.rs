@@ -48,7 +48,7 @@ pub struct Frame {
 
 impl Frame {
     /// Whether the hypervisor itself was interrupted (ring 0).
-    pub fn from_hypervisor(&self) -> bool {
+    pub fn interrupted_hypervisor(&self) -> bool {
         self.cs & 3 == 0
     }
 }

@@ -88,14 +88,18 @@ pub fn callback_op(Args([command, argument, ..]): Args) -> HypercallResult {
 }
 
 fn set_callback(kind: u16, address: u64) -> HypercallResult {
-    domain::with(|d| match kind {
-        CALLBACKTYPE_event => Ok(d.vcpu.event_callback = address),
-        CALLBACKTYPE_failsafe => Ok(d.vcpu.failsafe_callback = address),
-        CALLBACKTYPE_syscall => Ok(d.vcpu.syscall_callback = address),
-        CALLBACKTYPE_nmi => Ok(d.vcpu.nmi_callback = address),
-        // 32-bit entry points make no sense for a 64-bit-only hypervisor.
-        CALLBACKTYPE_syscall32 | CALLBACKTYPE_sysenter => Err(XenError::EINVAL),
-        _ => Err(XenError::EINVAL),
+    domain::with(|d| {
+        let slot = match kind {
+            CALLBACKTYPE_event => &mut d.vcpu.event_callback,
+            CALLBACKTYPE_failsafe => &mut d.vcpu.failsafe_callback,
+            CALLBACKTYPE_syscall => &mut d.vcpu.syscall_callback,
+            CALLBACKTYPE_nmi => &mut d.vcpu.nmi_callback,
+            // 32-bit entry points (syscall32, sysenter) make no sense for a
+            // 64-bit-only hypervisor, and other types do not exist.
+            _ => return Err(XenError::EINVAL),
+        };
+        *slot = address;
+        Ok(())
     })?;
     Ok(0)
 }

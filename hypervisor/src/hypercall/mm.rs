@@ -64,7 +64,7 @@ fn one_update(pointer: u64, value: u64, changed_tables: &mut bool) -> Result<(),
     let address = pointer & !3;
     match command {
         MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_PRESERVE_AD => {
-            if address % 8 != 0 {
+            if !address.is_multiple_of(8) {
                 return Err(XenError::EINVAL);
             }
             let table = Mfn(address / PAGE_SIZE);
