@@ -45,5 +45,4 @@ mod tests {
         }
         assert_eq!((L4_SLOT_M2P, L4_SLOT_IMAGE, L4_SLOT_DIRECTMAP), (256, 261, 262));
     }
-
 }

@@ -8,6 +8,7 @@ use kernel::cmdline::Cmdline;
 use kernel::memory_map::{MemoryMap, Region, RegionKind};
 
 use crate::arch::memory;
+use crate::platform::pvh::{self, PVH};
 use crate::platform::{self, native::NATIVE, pv::PV, Platform};
 use crate::{mm, println};
 
@@ -60,17 +61,41 @@ impl BootInfo {
     }
 }
 
-/// The PVH entry, in long mode on the boot page tables.
+/// The PVH entry, in long mode on the boot page tables. The same entry
+/// serves a native boot and a PVH guest of Xen: CPUID tells them apart
+/// (Xen's signature in a hypervisor leaf), and the platform follows.
 pub fn pvh_main(start_info: u64) -> ! {
-    NATIVE.init_console();
-    let platform = platform::select(&NATIVE);
-    let boot = match read_hvm_start_info(start_info) {
+    let (platform, on_xen) = match pvh::start::detect() {
+        Ok(Some(leaves)) => {
+            let platform = platform::select(&PVH);
+            // Hypercalls first: as dom0 they are the only console.
+            if let Err(problem) = pvh::start::start(leaves, start_info) {
+                println!("boot: PVH start on Xen failed: {problem}");
+                platform.shutdown(Verdict::Failure)
+            }
+            (platform, true)
+        }
+        Ok(None) => {
+            NATIVE.init_console();
+            (platform::select(&NATIVE), false)
+        }
+        Err(problem) => {
+            NATIVE.init_console();
+            let platform = platform::select(&NATIVE);
+            println!("boot: Xen's CPUID leaves are unusable ({problem:?}); running native");
+            (platform, false)
+        }
+    };
+    let boot = match read_hvm_start_info(start_info, on_xen) {
         Ok(boot) => boot,
         Err(problem) => {
             println!("boot: {problem}");
             platform.shutdown(Verdict::Failure)
         }
     };
+    if on_xen {
+        pvh::start::apply_cmdline(&Cmdline::parse(boot.cmdline()));
+    }
     kernel_main(platform, boot)
 }
 
@@ -88,7 +113,8 @@ pub fn pv_main(start_info: u64) -> ! {
     kernel_main(platform, boot)
 }
 
-fn read_hvm_start_info(paddr: u64) -> Result<BootInfo, &'static str> {
+/// `hvm_start_info` at `paddr`; `on_xen` allows Xen's version 0 (no memory map).
+fn read_hvm_start_info(paddr: u64, on_xen: bool) -> Result<BootInfo, &'static str> {
     let start_info: HvmStartInfo = memory::read_phys(paddr);
     if start_info.magic != XEN_HVM_START_MAGIC_VALUE {
         return Err("hvm_start_info has the wrong magic; this entry point is for PVH loaders");
@@ -109,8 +135,13 @@ fn read_hvm_start_info(paddr: u64) -> Result<BootInfo, &'static str> {
         let size = core::mem::size_of::<HvmModlistEntry>() as u64;
         boot.mark_in_use(start_info.modlist_paddr, u64::from(start_info.nr_modules) * size);
     }
-    // The memory map arrived with version 1 of the structure.
+    // The memory map arrived with version 1 of the structure. Xen 4.17
+    // still builds a PVH dom0 version 0, whose map comes by hypercall.
     if start_info.version < 1 || start_info.memmap_entries == 0 {
+        if on_xen {
+            pvh::start::read_memory_map(&mut boot.memory)?;
+            return Ok(boot);
+        }
         return Err("hvm_start_info carries no memory map (version 0 loaders are not supported)");
     }
     let entry_size = core::mem::size_of::<HvmMemmapTableEntry>() as u64;

@@ -18,6 +18,15 @@ pub fn run(cmdline: Cmdline<'static>, boot: &'static BootInfo) -> Verdict {
     if let Some(kind) = cmdline.value("crash") {
         return crash(kind);
     }
+    if let Some(verdict) = crate::bench::run_if_asked(&cmdline) {
+        return verdict;
+    }
+    if cmdline.has_flag("hostile") {
+        return crate::hostile::run();
+    }
+    if let Some(spec) = cmdline.value("fuzz") {
+        return crate::fuzz::run(spec);
+    }
     if cmdline.has_flag("selftest") {
         let mut context = crate::selftests::Context { boot, cmdline };
         let summary =

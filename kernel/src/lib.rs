@@ -7,11 +7,14 @@
 extern crate alloc;
 
 pub mod batch;
+pub mod bench_stats;
 pub mod cmdline;
 pub mod frame_alloc;
+pub mod hostile_plan;
 pub mod layout;
 pub mod memory_map;
 pub mod pv_layout;
+pub mod pvh;
 pub mod selftest;
 pub mod table_plan;
 pub mod time;

@@ -14,11 +14,17 @@ extern crate alloc;
 #[allow(unsafe_code)]
 mod arch;
 #[cfg(target_os = "none")]
+mod bench;
+#[cfg(target_os = "none")]
 mod boot;
 #[cfg(target_os = "none")]
 mod commands;
 #[cfg(target_os = "none")]
 mod console;
+#[cfg(target_os = "none")]
+mod fuzz;
+#[cfg(target_os = "none")]
+mod hostile;
 #[cfg(target_os = "none")]
 mod mm;
 #[cfg(target_os = "none")]

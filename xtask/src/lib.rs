@@ -5,13 +5,16 @@
 //! guests through the same runner that `cargo xtask run` uses and inspect
 //! what came back, instead of scraping a terminal.
 
+pub mod bench;
 pub mod guest_elf;
 pub mod images;
+pub mod linux_guest;
 pub mod qemu;
 pub mod qemu_xen;
 pub mod run;
 pub mod test_suite;
 pub mod xen;
+pub mod xen_pvh;
 
 use std::fmt;
 use std::path::PathBuf;

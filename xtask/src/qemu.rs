@@ -99,12 +99,20 @@ pub fn hv_args(machine: &HvMachine<'_>) -> Vec<String> {
     let mut args = bare_args(&BareMachine {
         guest: machine.hypervisor,
         cmdline: &format!("mem={} -- {}", machine.guest_mem_mib, machine.cmdline),
-        mem_mib: machine.guest_mem_mib + HYPERVISOR_OVERHEAD_MIB,
+        // QEMU loads the guest ELF (the hypervisor's boot module) into the
+        // same RAM, so it needs room too (Linux's vmlinux is ~55 MiB).
+        mem_mib: machine.guest_mem_mib + HYPERVISOR_OVERHEAD_MIB + guest_file_mib(machine.guest),
         gdb: machine.gdb,
     });
     args.push("-initrd".into());
     args.push(machine.guest.display().to_string());
     args
+}
+
+/// The guest file's size in whole MiB, rounded up (0 if it cannot be read:
+/// the runner reports a missing guest before QEMU starts anyway).
+fn guest_file_mib(guest: &Path) -> u32 {
+    std::fs::metadata(guest).map_or(0, |meta| meta.len().div_ceil(1 << 20) as u32)
 }
 
 /// What a bare (native PVH) boot needs.

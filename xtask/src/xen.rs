@@ -125,7 +125,7 @@ fn manual_hint() -> String {
     format!("or set {XEN_OVERRIDE_ENV} to an unpacked xen-4.17-amd64 (the gunzipped {XEN_GZ_IN_PACKAGE})")
 }
 
-fn run_tool(command: &mut Command, what: &str) -> Result<(), XtaskError> {
+pub(crate) fn run_tool(command: &mut Command, what: &str) -> Result<(), XtaskError> {
     let status = command.status().map_err(|err| XtaskError::failed(format!("cannot run {what}: {err}")))?;
     if status.success() {
         Ok(())
@@ -177,8 +177,12 @@ pub fn verdict_of_line(line: &str) -> Option<Verdict> {
     }
 }
 
-/// Boots the guest as dom0 and waits for Xen's verdict line.
+/// Boots the guest as dom0 and waits for Xen's verdict line (PVH dom0
+/// with `--pvh`: [`crate::xen_pvh`]).
 pub fn run(options: &RunOptions) -> Result<RunReport, XtaskError> {
+    if options.pvh {
+        return crate::xen_pvh::run(options);
+    }
     let guest = guest_elf::inspect(&options.guest)?;
     if !guest.xen_note_types.contains(&XEN_ELFNOTE_ENTRY) {
         return Err(XtaskError::usage(format!(
@@ -199,6 +203,15 @@ pub fn run(options: &RunOptions) -> Result<RunReport, XtaskError> {
 }
 
 fn watch_qemu(program: &Path, args: &[String], options: &RunOptions) -> Result<RunReport, XtaskError> {
+    let mut command = Command::new(program);
+    command.args(args);
+    watch(command, options)
+}
+
+/// Runs `command` (a QEMU booting Xen), streaming and logging its serial
+/// output, until Xen says how dom0 ended.
+pub(crate) fn watch(mut command: Command, options: &RunOptions) -> Result<RunReport, XtaskError> {
+    let program = PathBuf::from(command.get_program());
     if let Some(dir) = options.log_path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|err| XtaskError::failed(format!("cannot create {}: {err}", dir.display())))?;
@@ -206,8 +219,7 @@ fn watch_qemu(program: &Path, args: &[String], options: &RunOptions) -> Result<R
     let mut log = File::create(&options.log_path)
         .map_err(|err| XtaskError::failed(format!("cannot create {}: {err}", options.log_path.display())))?;
     let started = Instant::now();
-    let mut child = Command::new(program)
-        .args(args)
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

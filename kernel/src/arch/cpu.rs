@@ -19,6 +19,34 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> CpuidResult {
     CpuidResult { eax: result.eax, ebx: result.ebx, ecx: result.ecx, edx: result.edx }
 }
 
+/// CPUID through Xen's forced-emulation prefix (`ud2; .ascii "xen";
+/// cpuid`): the #UD traps to the hypervisor, which recognises the marker,
+/// emulates CPUID with the domain's policy and resumes after it. This is the
+/// PV guest's trap-and-emulate path for a privileged read.
+///
+/// Only meaningful under Xen PV (or a hypervisor that emulates the same
+/// prefix): anywhere else the `ud2` raises #UD in the kernel itself.
+pub fn cpuid_pv(leaf: u32, subleaf: u32) -> CpuidResult {
+    let (eax, ebx, ecx, edx): (u32, u32, u32, u32);
+    // SAFETY: the sequence reads no memory; CPUID writes eax..edx. rbx is
+    // reserved by LLVM, so it is swapped out around the instruction.
+    unsafe {
+        asm!(
+            "mov {saved:r}, rbx",
+            "ud2",
+            ".ascii \"xen\"",
+            "cpuid",
+            "xchg {saved:r}, rbx",
+            saved = out(reg) ebx,
+            inout("eax") leaf => eax,
+            inout("ecx") subleaf => ecx,
+            out("edx") edx,
+            options(nostack),
+        )
+    };
+    CpuidResult { eax, ebx, ecx, edx }
+}
+
 /// Serialised timestamp read: `lfence` keeps earlier instructions from
 /// drifting past the read, so a timed region is measured whole.
 pub fn rdtsc_serialized() -> u64 {

@@ -9,4 +9,5 @@ pub mod heap;
 pub mod memory;
 pub mod pit;
 pub mod pv_entry;
+pub mod raw_hypercall;
 pub mod traps;

@@ -212,6 +212,18 @@ pub fn install_exception_handlers(code_selector: u16) {
     unsafe { lidt(&pointer) };
 }
 
+/// Points IDT `vector` (an external interrupt, 32 or above) at `handler`.
+/// The PVH platform uses it for Xen's event upcall (`platform/pvh/upcall.rs`).
+///
+/// # Safety
+/// `handler` must be an entry stub that preserves every register it uses
+/// and returns with `iretq`, and [`install_exception_handlers`] must have
+/// loaded the IDT (the gate takes effect at once, in the live table).
+pub unsafe fn set_interrupt_gate(vector: u8, handler: u64, code_selector: u16) {
+    assert!(vector >= 32, "vector {vector} belongs to a CPU exception");
+    IDT.lock().0[usize::from(vector)] = Gate::interrupt(handler, code_selector, 0);
+}
+
 /// The fixup address for a faulting instruction, if the kernel expects it to fault.
 pub fn exception_fixup(rip: u64) -> Option<u64> {
     // SAFETY: the linker script brackets the table with these symbols, and

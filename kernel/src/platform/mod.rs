@@ -17,9 +17,11 @@
 //! | idle                 | `sti; hlt`                   | `sched_op(SCHEDOP_block)`                       |
 //! | shutdown             | isa-debug-exit               | `sched_op(SCHEDOP_shutdown)`                    |
 //!
-//! PVH on Xen (`pvh.rs`, later) runs in ring 0 of an HVM container, so it
-//! shares the native MMU and trap paths and uses Xen only for events,
-//! time, console and shutdown. `docs/PORTING.md` walks through each row.
+//! PVH on Xen (`pvh/`) runs in ring 0 of an HVM container, so it shares
+//! the native MMU and trap paths (its methods delegate to `native.rs`) and
+//! uses Xen only for events (an IDT vector), time, console, xenstore, grants
+//! and shutdown; its own table is in `pvh/mod.rs`. `docs/PORTING.md` walks
+//! through each row for all three.
 
 use drivers::debug_exit::Verdict;
 use kernel::memory_map::MemoryMap;

@@ -2,9 +2,11 @@
 //! output format are in `kernel::selftest`. This file holds the tests every
 //! platform runs; `platform.rs` covers interrupts, time and page tables
 //! through the platform interface, `xen.rs` and `xenstore.rs` what only
-//! exists on Xen (those report `SKIP` elsewhere).
+//! exists on Xen, `pvh.rs` what only a PVH guest of Xen does (those report
+//! `SKIP` elsewhere).
 
 mod platform;
+mod pvh;
 mod xen;
 mod xenstore;
 
@@ -63,6 +65,13 @@ pub const ALL: &[SelfTest<Context>] = &[
     SelfTest { name: "xenstore-directory", run: xenstore::directory },
     SelfTest { name: "xenstore-transaction", run: xenstore::transaction },
     SelfTest { name: "xenstore-watch", run: xenstore::watch },
+    SelfTest { name: "pvh-hypercall-page", run: pvh::hypercall_page },
+    SelfTest { name: "pvh-features", run: pvh::features },
+    SelfTest { name: "pvh-shared-info-placement", run: pvh::shared_info_placement },
+    SelfTest { name: "pvh-upcall-vector", run: pvh::upcall_vector },
+    SelfTest { name: "pvh-hvm-params", run: pvh::hvm_params },
+    SelfTest { name: "pvh-grant-frames-placed", run: pvh::grant_frames_placed },
+    SelfTest { name: "pvh-console", run: pvh::console },
 ];
 
 /// A virtual address no other code uses, for mapping tests (each test

@@ -12,6 +12,7 @@
 
 pub mod address_space;
 pub mod mmu;
+pub mod raw_rings;
 pub mod scratch;
 pub mod start;
 

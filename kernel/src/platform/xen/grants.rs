@@ -37,23 +37,51 @@ pub enum GrantsError {
 }
 
 /// Sets up the table and maps its frames with `map_frame`; returns the
-/// number of entries available.
+/// number of entries available. This is the PV way: `GNTTABOP_setup_table`
+/// names the machine frames Xen holds the table in.
 pub fn init(map_frame: super::MapFrame) -> Result<usize, GrantsError> {
-    let size = gnttab::query_size().map_err(GrantsError::Xen)?;
-    let wanted = (size.max_nr_frames as usize).clamp(1, MAX_FRAMES);
+    let wanted = frames_wanted()?;
     let mut frames = [0u64; MAX_FRAMES];
     gnttab::setup_table(&mut frames[..wanted]).map_err(GrantsError::Xen)?;
-    let base = &TABLE as *const GrantTablePages as u64;
     for (index, &frame) in frames[..wanted].iter().enumerate() {
-        map_frame(base + (index * 4096) as u64, frame).map_err(GrantsError::Xen)?;
+        map_frame(frame_address(index), frame).map_err(GrantsError::Xen)?;
     }
-    FRAMES_MAPPED.store(wanted, Ordering::Release);
-    *REFS.lock() = Some(GrantRefAllocator::new((wanted * ENTRIES_PER_FRAME) as u32));
-    Ok(wanted * ENTRIES_PER_FRAME)
+    Ok(finish(wanted))
 }
 
-/// Lets `domid` map the frame `gfn` (a machine frame under PV) through a
-/// new reference, read-only if asked.
+/// How an auto-translated guest (PVH) puts grant-table frame `index` at
+/// the guest frame behind `virt`, a page of [`TABLE`].
+pub type PlaceFrame = fn(index: u64, virt: u64) -> Result<(), XenError>;
+
+/// [`init`] for an auto-translated guest: there is no machine frame to map,
+/// so each table frame is placed into the guest's own physical address
+/// space, where [`TABLE`] already is (`XENMEM_add_to_physmap` with
+/// `XENMAPSPACE_grant_table`; QEMU's emulation has no `setup_table`).
+pub fn init_placed(place: PlaceFrame) -> Result<usize, GrantsError> {
+    let wanted = frames_wanted()?;
+    for index in 0..wanted {
+        place(index as u64, frame_address(index)).map_err(GrantsError::Xen)?;
+    }
+    Ok(finish(wanted))
+}
+
+fn frames_wanted() -> Result<usize, GrantsError> {
+    let size = gnttab::query_size().map_err(GrantsError::Xen)?;
+    Ok((size.max_nr_frames as usize).clamp(1, MAX_FRAMES))
+}
+
+fn frame_address(index: usize) -> u64 {
+    &TABLE as *const GrantTablePages as u64 + (index * 4096) as u64
+}
+
+fn finish(frames: usize) -> usize {
+    FRAMES_MAPPED.store(frames, Ordering::Release);
+    *REFS.lock() = Some(GrantRefAllocator::new((frames * ENTRIES_PER_FRAME) as u32));
+    frames * ENTRIES_PER_FRAME
+}
+
+/// Lets `domid` map the frame `gfn` (a machine frame under PV, a guest
+/// frame under PVH) through a new reference, read-only if asked.
 pub fn grant_access(domid: DomId, gfn: u64, readonly: bool) -> Result<GrantRef, GrantsError> {
     let gref =
         REFS.lock().as_mut().ok_or(GrantsError::NotSetUp)?.alloc().ok_or(GrantsError::NoFreeReference)?;

@@ -1,4 +1,4 @@
-//! What a guest on Xen uses whichever way it booted (PV now, PVH later):
+//! What a guest on Xen uses whichever way it booted (PV or PVH):
 //! the `shared_info` page, event channels, pvclock time and the timer, the
 //! console ring, xenstore and grant tables. The protocols themselves are in
 //! the `drivers` crate; this module connects them to hypercalls and to the
@@ -6,7 +6,8 @@
 //!
 //! The boot-specific parts (how `shared_info` gets mapped, how a machine
 //! frame is mapped at a virtual address) come from the platform: PV maps
-//! frames with page-table hypercalls, PVH will use `add_to_physmap`.
+//! frames with page-table hypercalls, PVH places them in its own physical
+//! address space with `XENMEM_add_to_physmap` (`platform/pvh/`).
 
 pub mod console;
 pub mod events;
@@ -144,6 +145,36 @@ pub mod heapless_str {
     impl core::fmt::Display for Small {
         fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
             f.write_str(self.as_str())
+        }
+    }
+}
+
+/// A `multicall` whose entries are all `xen_version(XENVER_version)`, which
+/// only reads: the cost of a batch of hypercalls, per entry, with no work
+/// in any of them. The entries are private, so nothing else can be issued.
+pub struct NullMulticall {
+    calls: alloc::vec::Vec<hypercalls::abi::xen::MulticallEntry>,
+}
+
+impl NullMulticall {
+    pub fn new(entries: usize) -> Self {
+        use hypercalls::abi::{version::XENVER_version, xen::__HYPERVISOR_xen_version};
+        let call = hypercalls::abi::xen::MulticallEntry {
+            op: __HYPERVISOR_xen_version.into(),
+            result: 0,
+            args: [XENVER_version.into(), 0, 0, 0, 0, 0],
+        };
+        Self { calls: alloc::vec![call; entries] }
+    }
+
+    /// Issues the batch; an entry's own failure is reported as the batch's.
+    pub fn issue(&mut self) -> Result<(), XenError> {
+        // SAFETY: every entry is xen_version(XENVER_version, NULL), which
+        // reads nothing from the guest and writes only its result.
+        unsafe { hypercalls::ops::pv_mm::multicall(&mut self.calls) }?;
+        match self.calls.iter().find(|call| (call.result as i64) < 0) {
+            Some(call) => XenError::from_return(call.result as i64).map(drop),
+            None => Ok(()),
         }
     }
 }

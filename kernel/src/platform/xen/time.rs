@@ -5,7 +5,9 @@
 //! while Xen is mid-update. The scaling arithmetic is `kernel::time`.
 //! The timer is `set_timer_op(deadline)`, which raises `VIRQ_TIMER` when
 //! system time passes the deadline; the kernel binds that VIRQ to a port
-//! whose handler counts ticks, and sleeps with `SCHEDOP_block`.
+//! whose handler counts ticks, and sleeps in the platform's `idle`
+//! (`SCHEDOP_block` under PV, `sti; hlt` under PVH, where QEMU's emulation
+//! has no `SCHEDOP_block`).
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -102,15 +104,18 @@ pub fn sleep_until(deadline_ns: u64) {
     if timer_port().is_none() {
         return;
     }
+    let platform = crate::platform::current();
     while system_time_ns() < deadline_ns {
+        // Delivery goes off before the timer is armed, so its event cannot
+        // be taken before the vCPU sleeps (a lost wake-up). `idle` enables
+        // delivery atomically with sleeping (PV: SCHEDOP_block; PVH: sti;
+        // hlt) and returns after the upcall; masked callers get their mask back.
+        let were_enabled = platform.interrupts_save_disable();
         if set_timer(deadline_ns).is_err() {
+            platform.interrupts_restore(were_enabled);
             return;
         }
-        // SCHEDOP_block unmasks events atomically with going to sleep and
-        // returns after the upcall; masked callers get their mask back.
-        let platform = crate::platform::current();
-        let were_enabled = platform.interrupts_enabled();
-        let _ = hypercalls::ops::sched::block();
+        platform.idle();
         if !were_enabled {
             platform.interrupts_disable();
         }
