@@ -27,13 +27,15 @@ const MAX_INSTRUCTION: usize = 15;
 
 fn fetch(frame: &Frame) -> Option<[u8; MAX_INSTRUCTION]> {
     let mut code = [0u8; MAX_INSTRUCTION];
-    // An instruction may end right before an unmapped page: fetch what exists.
-    for (offset, byte) in code.iter_mut().enumerate() {
-        let mut one = [0u8];
-        if guest_access::read(frame.rip + offset as u64, &mut one).is_err() {
-            break;
+    if guest_access::read(frame.rip, &mut code).is_err() {
+        // The instruction may end right before an unmapped page: take what exists.
+        for (offset, byte) in code.iter_mut().enumerate() {
+            let mut one = [0u8];
+            if guest_access::read(frame.rip + offset as u64, &mut one).is_err() {
+                break;
+            }
+            *byte = one[0];
         }
-        *byte = one[0];
     }
     (code[0] != 0 || code[1] != 0).then_some(code)
 }
