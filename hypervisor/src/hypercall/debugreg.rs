@@ -15,13 +15,17 @@ static DEBUG_REGISTERS: spin::Mutex<[u64; 8]> = spin::Mutex::new([0, 0, 0, 0, 0,
 
 pub fn set_debugreg(Args([register, value, ..]): Args) -> HypercallResult {
     let register = usize::try_from(register).map_err(|_| XenError::EINVAL)?;
+    const GENERAL_DETECT: u64 = 1 << 13;
     match register {
         0..=3 if value == 0 || guest_access::is_guest_range(value, 1) => {}
-        // DR6 is status; DR7 may be written only with every breakpoint disabled.
+        0..=3 => return Err(XenError::EPERM),
+        // DR6 is status; DR7 may be written only with every breakpoint
+        // disabled, and never with general detect (as on Xen).
         6 => {}
+        7 if value & GENERAL_DETECT != 0 => return Err(XenError::EPERM),
         7 if value & 0xff == 0 => {}
         7 => return Err(XenError::EPERM),
-        _ => return Err(XenError::EINVAL),
+        _ => return Err(XenError::ENODEV),
     }
     DEBUG_REGISTERS.lock()[register] = value;
     Ok(0)

@@ -19,12 +19,14 @@ fn mm_error(error: MmError) -> XenError {
     XenError::from_errno(error.xen_errno())
 }
 
-/// `foreigndom` must name the caller: this hypervisor runs one domain, and
-/// a domU may not touch another's tables anyway.
+/// `foreigndom`, as Xen's get_pg_owner judges it: DOMID_SELF is the caller;
+/// naming itself by id is refused (-ESRCH); the backend domain exists but a
+/// domU may not touch it (-EPERM); any other id names no domain (-ESRCH).
 fn check_foreign_domain(foreigndom: u64) -> Result<(), XenError> {
-    match foreigndom as u16 {
-        DOMID_SELF | GUEST_DOMID if foreigndom <= u64::from(u16::MAX) => Ok(()),
-        _ => Err(XenError::EPERM),
+    match u16::try_from(foreigndom) {
+        Ok(DOMID_SELF) => Ok(()),
+        Ok(crate::domain::BACKEND_DOMID) => Err(XenError::EPERM),
+        _ => Err(XenError::ESRCH),
     }
 }
 
@@ -60,10 +62,13 @@ pub fn mmu_update(Args([requests, count, done, foreigndom, _]): Args) -> Hyperca
 }
 
 fn one_update(pointer: u64, value: u64, changed_tables: &mut bool) -> Result<(), XenError> {
-    let command = (pointer & 3) as u32;
-    let address = pointer & !3;
+    // The command sits in the low three bits (an entry is 8-byte aligned).
+    let command = (pointer & 7) as u32;
+    let address = pointer & !7;
     match command {
-        MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_PRESERVE_AD => {
+        // A PV guest's frame numbers are machine frames already, so the
+        // no-translate form is the normal one.
+        MMU_NORMAL_PT_UPDATE | MMU_PT_UPDATE_PRESERVE_AD | MMU_PT_UPDATE_NO_TRANSLATE => {
             if !address.is_multiple_of(8) {
                 return Err(XenError::EINVAL);
             }
@@ -164,7 +169,11 @@ fn one_extended_op(command: u32, arg1: u64, arg2: u64) -> Result<(), XenError> {
             }
             Ok(())
         }
-        MMUEXT_FLUSH_CACHE | MMUEXT_FLUSH_CACHE_GLOBAL => Ok(()),
+        // Only domains with cache-flush rights (hardware access) may do these.
+        MMUEXT_FLUSH_CACHE => Err(XenError::EACCES),
+        MMUEXT_FLUSH_CACHE_GLOBAL => Err(XenError::EINVAL),
+        // Superpage accounting is not offered (Xen's default for PV).
+        MMUEXT_MARK_SUPER | MMUEXT_UNMARK_SUPER => Err(XenError::EOPNOTSUPP),
         MMUEXT_SET_LDT => {
             // Only an empty LDT is supported: 64-bit PV kernels do not need
             // one, and mapping guest LDT frames is not implemented.
@@ -222,9 +231,12 @@ pub fn update_va_mapping(Args([address, value, flags, ..]): Args) -> HypercallRe
     Ok(0)
 }
 
-/// Only the domain itself exists: a foreign domain's tables are off limits.
-pub fn update_va_mapping_otherdomain(_: Args) -> HypercallResult {
-    Err(XenError::EPERM)
+/// `update_va_mapping_otherdomain(va, val, flags, domid)`: with DOMID_SELF
+/// it is update_va_mapping; another domain's tables are off limits, by the
+/// same rules as `foreigndom`.
+pub fn update_va_mapping_otherdomain(Args([address, value, flags, domid, _]): Args) -> HypercallResult {
+    check_foreign_domain(domid)?;
+    update_va_mapping(Args([address, value, flags, 0, 0]))
 }
 
 /// The L1 table and index mapping `address` under `root`, if the walk

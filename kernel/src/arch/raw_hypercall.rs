@@ -24,8 +24,8 @@
 
 use core::arch::{asm, global_asm};
 
-use hypercalls::abi::callback::{CALLBACKF_mask_events, CALLBACKOP_register, CALLBACKTYPE_failsafe};
 use hypercalls::abi::arch_x86::FLAT_KERNEL_CS;
+use hypercalls::abi::callback::{CALLBACKF_mask_events, CALLBACKOP_register, CALLBACKTYPE_failsafe};
 use hypercalls::abi::xen::{__HYPERVISOR_callback_op, __HYPERVISOR_iret, __HYPERVISOR_set_trap_table};
 
 /// Stubs in the hypercall page (4 KiB of 32-byte stubs).
@@ -202,13 +202,16 @@ fn register_failsafe(address: u64) -> i64 {
 /// should be masked by the caller (`rflags.IF` in the frame sets the mask).
 pub fn iret_probe(cs: u64, ss: u64, rflags: u64, normal_failsafe: u64) -> IretLanding {
     let mut out = [0u64; 4];
-    let normal_gp = super::pv_entry::trap_table().iter().find(|entry| entry.vector == 13).map_or(0, |entry| entry.address);
+    let normal_gp = super::pv_entry::trap_table()
+        .iter()
+        .find(|entry| entry.vector == 13)
+        .map_or(0, |entry| entry.address);
     register_failsafe(hostile_iret_failsafe as *const () as u64);
     set_gp_handler(hostile_iret_gp as *const () as u64);
     // SAFETY: the probe pushes a complete iret frame on the current stack
     // that returns to its own label with the current stack pointer; every
     // callee-saved register is restored from the stack, whichever way
-    // (label, fixup or failsafe) execution comes back.
+    // (label, the #GP handler or the failsafe callback) execution comes back.
     unsafe { hostile_iret_probe(cs, ss, rflags, &mut out) };
     set_gp_handler(normal_gp);
     register_failsafe(normal_failsafe);

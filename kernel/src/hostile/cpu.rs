@@ -5,9 +5,9 @@
 //! A 64-bit PV kernel runs in ring 3, so Xen's rule is not "refuse every
 //! kernel-looking value" but "make sure it ends up in ring 3": handler
 //! addresses only have to be canonical (pv/callback.c:376, 66), `iret`
-//! ORs RPL 3 into CS and SS and clears IOPL (pv/iret.c:79-83), and a
+//! ORs RPL 3 into CS and SS and clears IOPL (pv/iret.c:82-86), and a
 //! descriptor's DPL is raised to 3 (`check_descriptor`,
-//! pv/descriptor-tables.c:188).
+//! pv/descriptor-tables.c:211).
 
 use hypercalls::abi::arch_x86::{FLAT_KERNEL_CS, FLAT_KERNEL_SS, SEGBASE_FS};
 use hypercalls::abi::callback::*;
@@ -109,7 +109,7 @@ fn callback_unknown_type(_: &mut Env) -> Outcome {
     expect(Expect::Errno(XEN_ENOSYS), register_callback(99, failsafe))
 }
 
-/// The event callback cannot be taken away (pv/callback.c:123).
+/// The event callback cannot be taken away (pv/callback.c:127).
 fn callback_unregister_event(_: &mut Env) -> Outcome {
     let request = [u64::from(CALLBACKTYPE_event)];
     let rc = hc::call(__HYPERVISOR_callback_op, [CALLBACKOP_unregister.into(), hc::addr(&request), 0, 0, 0]);
@@ -145,7 +145,7 @@ fn still_ring3(landing: IretLanding) -> Outcome {
 }
 
 /// A ring-0 code selector in the frame: Xen runs it with RPL 3
-/// (`iret_saved.cs | 3`, pv/iret.c:80).
+/// (`iret_saved.cs | 3`, pv/iret.c:82).
 fn iret_cs_rpl0(_: &mut Env) -> Outcome {
     match probe(KERNEL_MODE_CS, FLAT_KERNEL_SS, 0x2) {
         landing @ IretLanding::Resumed { .. } => still_ring3(landing),
@@ -153,7 +153,7 @@ fn iret_cs_rpl0(_: &mut Env) -> Outcome {
     }
 }
 
-/// ... and the stack selector too (pv/iret.c:83).
+/// ... and the stack selector too (pv/iret.c:86).
 fn iret_ss_rpl0(_: &mut Env) -> Outcome {
     match probe(KERNEL_MODE_CS, FLAT_KERNEL_SS & !3, 0x2) {
         landing @ IretLanding::Resumed { .. } => still_ring3(landing),
@@ -167,7 +167,7 @@ fn iret_hypervisor_cs(_: &mut Env) -> Outcome {
     still_ring3(probe(0xe008, FLAT_KERNEL_SS, 0x2))
 }
 
-/// IOPL 3 would let ring 3 use I/O ports: Xen clears it (pv/iret.c:81).
+/// IOPL 3 would let ring 3 use I/O ports: Xen clears it (pv/iret.c:83).
 fn iret_iopl3(_: &mut Env) -> Outcome {
     match probe(KERNEL_MODE_CS, FLAT_KERNEL_SS, 0x2 | 3 << 12) {
         IretLanding::Resumed { rflags, .. } if rflags & (3 << 12) == 0 => Outcome::Pass,
@@ -292,7 +292,7 @@ fn debugreg_general_detect(_: &mut Env) -> Outcome {
     expect(Expect::Errno(XEN_EPERM), rc)
 }
 
-/// There is no DR8: `-ENODEV` (pv/misc-hypercalls.c:184).
+/// There is no DR8: `-ENODEV` (pv/misc-hypercalls.c:172).
 fn debugreg_unknown(_: &mut Env) -> Outcome {
     expect(Expect::Errno(XEN_ENODEV), set_debugreg(8, 0))
 }
@@ -330,7 +330,7 @@ fn unknown_vcpu(_: &mut Env) -> Outcome {
     expect(Expect::Errno(XEN_ENOENT), vcpu_op(VCPUOP_is_up, 4096, 0))
 }
 
-/// Periods under 1 ms are refused (common/domain.c:1690).
+/// Periods under 1 ms are refused (common/domain.c:1696).
 fn periodic_too_fast(_: &mut Env) -> Outcome {
     let period = [1000u64];
     let rc = vcpu_op(VCPUOP_set_periodic_timer, 0, hc::addr(&period));

@@ -52,7 +52,9 @@ impl Step {
 
     /// An index of this table whose entry is empty, other than `self.index`.
     pub fn free_index(&self) -> Option<usize> {
-        (0..256).rev().find(|&index| index != self.index && memory::read_u64(self.table + 8 * index as u64) == 0)
+        (0..256)
+            .rev()
+            .find(|&index| index != self.index && memory::read_u64(self.table + 8 * index as u64) == 0)
     }
 }
 
@@ -123,7 +125,7 @@ fn noop(_: u32) {}
 
 /// Learns the guest's domain id from a loopback channel: Xen reports the
 /// remote end of an interdomain channel by number.
-fn own_domid() -> Option<u16> {
+pub(crate) fn own_domid() -> Option<u16> {
     let listening = xen::events::alloc_unbound(DOMID_SELF, noop).ok()?;
     let connected = xen::events::bind_interdomain(DOMID_SELF, listening, noop).ok();
     let mut status = [u64::from(DOMID_SELF) | u64::from(connected.unwrap_or(0)) << 32, 0, 0];

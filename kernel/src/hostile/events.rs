@@ -70,7 +70,7 @@ fn close_out_of_range(_: &mut Env) -> Outcome {
 
 fn noop(_: u32) {}
 
-/// A port that was valid and is free again: `ECS_FREE`, `-EINVAL` (672).
+/// A port that was valid and is free again: `ECS_FREE`, `-EINVAL` (671).
 fn close_free_port(_: &mut Env) -> Outcome {
     let Ok(port) = events::alloc_unbound(DOMID_SELF, noop) else {
         return Outcome::Fail("setup: alloc_unbound failed".into());

@@ -94,7 +94,8 @@ fn grant_copy_out_of_range(env: &mut Env) -> Outcome {
 
 /// A handle never handed out: `GNTST_bad_handle`.
 fn grant_unmap_bad_handle(_: &mut Env) -> Outcome {
-    let mut op = GnttabUnmapGrantRef { host_addr: super::env::VICTIM, handle: 0xffff_fff0, ..Default::default() };
+    let mut op =
+        GnttabUnmapGrantRef { host_addr: super::env::VICTIM, handle: 0xffff_fff0, ..Default::default() };
     expect_status(grant_op(GNTTABOP_unmap_grant_ref, &mut op, 1), op.status, GNTST_bad_handle)
 }
 
@@ -313,14 +314,17 @@ fn console_count_upper_bits(_: &mut Env) -> Outcome {
 }
 
 /// A multicall inside a multicall: the inner one fails with `-EINVAL`
-/// ("Multicall reentry is disallowed", common/multicall.c:46), the outer
+/// ("Multicall reentry is disallowed", common/multicall.c:47), the outer
 /// one completes.
 fn multicall_nested(_: &mut Env) -> Outcome {
     let mut inner = [multicall_entry(__HYPERVISOR_xen_version, [0; 6])];
     let mut entries = [multicall_entry(__HYPERVISOR_multicall, [hc::addr_mut(&mut inner), 1, 0, 0, 0, 0])];
     let rc = multicall(&mut entries, 1);
     if rc == 0 && entries[0][1] as i64 != -i64::from(XEN_EINVAL) {
-        return Outcome::Fail(alloc::format!("expected the nested entry to fail with -EINVAL, got {}", describe(entries[0][1] as i64)));
+        return Outcome::Fail(alloc::format!(
+            "expected the nested entry to fail with -EINVAL, got {}",
+            describe(entries[0][1] as i64)
+        ));
     }
     expect(OK, rc)
 }
@@ -330,7 +334,10 @@ fn multicall_invalid_op(_: &mut Env) -> Outcome {
     entries[0][0] = 0xffff_ffff_0000_0011;
     let rc = multicall(&mut entries, 1);
     if rc == 0 && entries[0][1] as i64 != -i64::from(XEN_ENOSYS) {
-        return Outcome::Fail(alloc::format!("expected the entry to fail with -ENOSYS, got {}", describe(entries[0][1] as i64)));
+        return Outcome::Fail(alloc::format!(
+            "expected the entry to fail with -ENOSYS, got {}",
+            describe(entries[0][1] as i64)
+        ));
     }
     expect(OK, rc)
 }
@@ -353,4 +360,3 @@ fn iopl_4(_: &mut Env) -> Outcome {
     let iopl = [4u32];
     expect(EINVAL, hc::call(__HYPERVISOR_physdev_op, [PHYSDEVOP_set_iopl.into(), hc::addr(&iopl), 0, 0, 0]))
 }
-

@@ -3,7 +3,7 @@
 
 use core::sync::atomic::Ordering;
 
-use hypercalls::abi::xen::{CONSOLEIO_write, DOMID_SELF, __HYPERVISOR_console_io, UVMF_INVLPG};
+use hypercalls::abi::xen::{__HYPERVISOR_console_io, CONSOLEIO_write, DOMID_SELF, UVMF_INVLPG};
 use kernel::hostile_plan::Attack;
 use kernel::selftest::Outcome;
 
@@ -95,8 +95,15 @@ fn timer_tick(_: &mut Env) -> Outcome {
 fn console_write(env: &mut Env) -> Outcome {
     let text = b"hostile: the console still works\n";
     if env.privileged {
-        let rc = hc::call(__HYPERVISOR_console_io, [CONSOLEIO_write.into(), text.len() as u64, hc::addr(text), 0, 0]);
-        return if rc == 0 { Outcome::Pass } else { Outcome::Fail(alloc::format!("console_io answered {rc}")) };
+        let rc = hc::call(
+            __HYPERVISOR_console_io,
+            [CONSOLEIO_write.into(), text.len() as u64, hc::addr(text), 0, 0],
+        );
+        return if rc == 0 {
+            Outcome::Pass
+        } else {
+            Outcome::Fail(alloc::format!("console_io answered {rc}"))
+        };
     }
     let Some(ring) = crate::platform::pv::raw_rings::console() else {
         return Outcome::Fail("a domU without a console ring".into());

@@ -4,8 +4,8 @@
 //!
 //! Xen's answers come from `get_page_from_l1e()` (xen/arch/x86/mm.c): a
 //! frame owned by someone else (the hypervisor, nobody) is `-EBUSY`
-//! (`could_not_pin`, mm.c:1047), a writable mapping of a frame whose type
-//! is not writable is `-EBUSY` too (mm.c:1010), I/O memory without
+//! (`could_not_pin`, mm.c:1046), a writable mapping of a frame whose type
+//! is not writable is `-EBUSY` too (mm.c:1014), I/O memory without
 //! permission is `-EPERM` (mm.c:904) and `INVALID_MFN` is `-EINVAL` (mm.c:906).
 
 use hypercalls::abi::errno::*;
@@ -76,7 +76,10 @@ fn map_directmap_table(env: &mut Env) -> Outcome {
 fn map_m2p_frame(env: &mut Env) -> Outcome {
     let mut list = [0u64; 4];
     let mut request = [4u64, hc::addr_mut(&mut list), 0];
-    let rc = hc::call(__HYPERVISOR_memory_op, [XENMEM_machphys_mfn_list.into(), hc::addr_mut(&mut request), 0, 0, 0]);
+    let rc = hc::call(
+        __HYPERVISOR_memory_op,
+        [XENMEM_machphys_mfn_list.into(), hc::addr_mut(&mut request), 0, 0, 0],
+    );
     if rc != 0 || request[2] as u32 == 0 {
         return Outcome::Fail(alloc::format!(
             "no M2P frame to attack: XENMEM_machphys_mfn_list answered {} with {} extents (Xen lists them)",
@@ -97,7 +100,8 @@ fn map_unowned_frame(env: &mut Env) -> Outcome {
             .is_some_and(|back| back == mfn)
     };
     let below = (1..64).map(|step| low.saturating_sub(step));
-    let Some(mfn) = below.chain((1..64).map(|step| high + step)).find(|&mfn| mfn > 0x100 && !owned(mfn)) else {
+    let Some(mfn) = below.chain((1..64).map(|step| high + step)).find(|&mfn| mfn > 0x100 && !owned(mfn))
+    else {
         return Outcome::Skip("every frame next to the guest's is the guest's");
     };
     expect(Expect::Errno(XEN_EBUSY), map_victim(env, frame_entry(mfn, false)))

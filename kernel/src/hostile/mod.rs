@@ -15,7 +15,7 @@
 //! own domain id being 0) the attack expects dom0's answer explicitly.
 
 mod cpu;
-mod env;
+pub(crate) mod env;
 mod events;
 mod hc;
 mod interfaces;
@@ -31,7 +31,6 @@ use kernel::hostile_plan::{run_attacks, Expect, Summary};
 use kernel::selftest::Outcome;
 
 use crate::{console, println};
-
 
 /// `Pass` if `got` is what Xen answers, else a `Fail` saying both.
 pub fn expect(expected: Expect, got: i64) -> Outcome {
@@ -58,13 +57,7 @@ pub fn run() -> Verdict {
     );
     let mut out = console::writer();
     let mut summary = Summary::default();
-    for group in [
-        mappings::ATTACKS,
-        tables::ATTACKS,
-        cpu::ATTACKS,
-        events::ATTACKS,
-        interfaces::ATTACKS,
-    ] {
+    for group in [mappings::ATTACKS, tables::ATTACKS, cpu::ATTACKS, events::ATTACKS, interfaces::ATTACKS] {
         summary.add(run_attacks(&mut env, group, &mut out));
     }
     summary.add(pointers::run(&mut env, &mut out));

@@ -4,15 +4,16 @@
 //! 2^47 or at or above `HYPERVISOR_VIRT_END`, asm/x86_64/uaccess.h:46) and
 //! fault softly: the usual answer is `-EFAULT`. The exceptions are Xen's
 //! own: a null trap table clears the table (pv/callback.c:359), output
-//! counts whose copy fails are ignored (mm.c:4352, 3969), reservation
+//! counts whose copy fails are ignored (mm.c:4352, 3973), reservation
 //! operations report 0 extents done (common/memory.c:1408), areas Xen
 //! writes later are only range-checked when registered
-//! (`guest_handle_okay`, common/domain.c:1771), flush masks it cannot read
-//! are `-EINVAL` (mm.c:3769), and `setup_table` puts a frame list it
+//! (`guest_handle_okay`, common/domain.c:1772), flush masks it cannot read
+//! are `-EINVAL` (mm.c:3771), and `setup_table` puts a frame list it
 //! cannot write in the status (`GNTST_bad_virt_addr`).
 
 use core::fmt::Write;
 
+use hypercalls::abi::callback::CALLBACKOP_register;
 use hypercalls::abi::errno::*;
 use hypercalls::abi::event_channel::EVTCHNOP_status;
 use hypercalls::abi::grant_table::*;
@@ -22,7 +23,6 @@ use hypercalls::abi::sched::{SCHEDOP_poll, SCHEDOP_shutdown};
 use hypercalls::abi::vcpu::*;
 use hypercalls::abi::version::{XENVER_extraversion, XENVER_get_features};
 use hypercalls::abi::xen::*;
-use hypercalls::abi::callback::CALLBACKOP_register;
 use kernel::hostile_plan::expect::{check, OK};
 use kernel::hostile_plan::report::report;
 use kernel::hostile_plan::{Expect, Summary};
@@ -85,7 +85,12 @@ const ATTACKS: &[PointerAttack] = &[
     PointerAttack { what: "mmuext-flush-vcpu-mask", kinds: ALL, issue: mmuext_mask, expect: einval },
     PointerAttack { what: "uvm-flush-vcpu-mask", kinds: NOT_NULL, issue: uvm_mask, expect: efault },
     PointerAttack { what: "set-gdt-frame-list", kinds: ALL, issue: set_gdt, expect: efault },
-    PointerAttack { what: "memory-current-reservation", kinds: ALL, issue: current_reservation, expect: efault },
+    PointerAttack {
+        what: "memory-current-reservation",
+        kinds: ALL,
+        issue: current_reservation,
+        expect: efault,
+    },
     PointerAttack { what: "memory-reservation", kinds: ALL, issue: reservation_argument, expect: ok },
     PointerAttack { what: "memory-extent-list", kinds: ALL, issue: extent_list, expect: ok },
     PointerAttack { what: "memory-exchange", kinds: ALL, issue: exchange, expect: efault },
@@ -93,7 +98,12 @@ const ATTACKS: &[PointerAttack] = &[
     PointerAttack { what: "multicall-list", kinds: ALL, issue: multicall_list, expect: efault },
     PointerAttack { what: "console-write", kinds: ALL, issue: console_write, expect: efault },
     PointerAttack { what: "grant-query-size", kinds: ALL, issue: grant_query_size, expect: efault },
-    PointerAttack { what: "grant-setup-frame-list", kinds: ALL, issue: grant_frame_list, expect: frame_list_expect },
+    PointerAttack {
+        what: "grant-setup-frame-list",
+        kinds: ALL,
+        issue: grant_frame_list,
+        expect: frame_list_expect,
+    },
     PointerAttack { what: "grant-copy", kinds: ALL, issue: grant_copy, expect: efault },
     PointerAttack { what: "sched-shutdown", kinds: ALL, issue: sched_shutdown, expect: efault },
     PointerAttack { what: "sched-poll", kinds: ALL, issue: sched_poll, expect: efault },
@@ -109,6 +119,11 @@ const ATTACKS: &[PointerAttack] = &[
     PointerAttack { what: "vcpu-singleshot-timer", kinds: ALL, issue: singleshot_timer, expect: efault },
     PointerAttack { what: "xen-version-extraversion", kinds: ALL, issue: extraversion, expect: efault },
     PointerAttack { what: "xen-version-features", kinds: ALL, issue: get_features, expect: efault },
+    PointerAttack { what: "nmi-op-register", kinds: ALL, issue: nmi_register, expect: efault },
+    PointerAttack { what: "physdev-op-compat", kinds: ALL, issue: physdev_compat, expect: efault },
+    PointerAttack { what: "platform-op", kinds: ALL, issue: platform_op, expect: efault },
+    PointerAttack { what: "sysctl", kinds: ALL, issue: sysctl, expect: efault },
+    PointerAttack { what: "domctl", kinds: ALL, issue: domctl, expect: efault },
 ];
 
 /// Runs every pointer attack with every kind of pointer it applies to.
@@ -198,8 +213,13 @@ fn reservation_argument(_: &Env, pointer: u64) -> Answer {
 }
 
 fn extent_list(_: &Env, pointer: u64) -> Answer {
-    let mut request =
-        XenMemoryReservation { extent_start: pointer, nr_extents: 1, extent_order: 0, mem_flags: 0, domid: DOMID_SELF };
+    let mut request = XenMemoryReservation {
+        extent_start: pointer,
+        nr_extents: 1,
+        extent_order: 0,
+        mem_flags: 0,
+        domid: DOMID_SELF,
+    };
     memory_op(XENMEM_decrease_reservation, hc::addr_mut(&mut request))
 }
 
@@ -232,7 +252,8 @@ fn frame_list_expect(kind: Bad) -> (Expect, Option<i16>) {
 
 fn grant_frame_list(_: &Env, pointer: u64) -> Answer {
     let mut op = GnttabSetupTable { dom: DOMID_SELF, nr_frames: 1, status: 0, frame_list: pointer };
-    let rc = hc::call(__HYPERVISOR_grant_table_op, [GNTTABOP_setup_table.into(), hc::addr_mut(&mut op), 1, 0, 0]);
+    let rc =
+        hc::call(__HYPERVISOR_grant_table_op, [GNTTABOP_setup_table.into(), hc::addr_mut(&mut op), 1, 0, 0]);
     Answer { rc, status: Some(op.status) }
 }
 
@@ -320,4 +341,30 @@ fn extraversion(_: &Env, pointer: u64) -> Answer {
 
 fn get_features(_: &Env, pointer: u64) -> Answer {
     xen_version(XENVER_get_features, pointer)
+}
+
+/// `XENNMI_register_callback` (public/nmi.h) reads its argument first
+/// (pv/callback.c:449).
+fn nmi_register(_: &Env, pointer: u64) -> Answer {
+    rc(hc::call(__HYPERVISOR_nmi_op, [0, pointer, 0, 0, 0]))
+}
+
+/// The pre-3.2 form: `struct physdev_op` is read first (arch/x86/compat.c:22).
+fn physdev_compat(_: &Env, pointer: u64) -> Answer {
+    rc(hc::call(__HYPERVISOR_physdev_op_compat, [pointer, 0, 0, 0, 0]))
+}
+
+/// Control hypercalls copy their argument in before any permission check
+/// (platform_hypercall.c:223, common/sysctl.c:39, common/domctl.c:330), so
+/// any domain, privileged or not, gets `-EFAULT` for a bad one.
+fn platform_op(_: &Env, pointer: u64) -> Answer {
+    rc(hc::call(__HYPERVISOR_platform_op, [pointer, 0, 0, 0, 0]))
+}
+
+fn sysctl(_: &Env, pointer: u64) -> Answer {
+    rc(hc::call(__HYPERVISOR_sysctl, [pointer, 0, 0, 0, 0]))
+}
+
+fn domctl(_: &Env, pointer: u64) -> Answer {
+    rc(hc::call(__HYPERVISOR_domctl, [pointer, 0, 0, 0, 0]))
 }

@@ -19,12 +19,19 @@ use hypercalls::abi::io::xs_wire::*;
 use kernel::hostile_plan::Attack;
 use kernel::selftest::Outcome;
 
-use super::env::Env;
-use super::hc;
+use hypercalls::abi::errno::XEN_EINVAL;
+use kernel::hostile_plan::Expect;
+
+use super::env::{set_alias_writable, Env};
+use super::{expect, hc};
 use crate::platform::pv::raw_rings::{self, RawRing};
+use crate::platform::pv::start::start_info;
+use crate::platform::pv::PV;
 use crate::platform::xen;
 
 pub const ATTACKS: &[Attack<Env>] = &[
+    Attack { name: "pin-console-ring-held-by-backend", xsa: None, run: pin_console_ring },
+    Attack { name: "pin-xenstore-ring-held-by-backend", xsa: None, run: pin_xenstore_ring },
     Attack { name: "console-ring-lying-producer", xsa: None, run: console_lying_producer },
     Attack { name: "xenstore-unknown-message-type", xsa: None, run: xenstore_unknown_type },
     Attack { name: "xenstore-oversized-message", xsa: None, run: xenstore_oversized },
@@ -36,6 +43,46 @@ const NO_RING: &str = "dom0 has no console or xenstore ring (it would run the ba
 fn notify(port: u32) {
     let mut argument = [u64::from(port)];
     hc::evtchn(EVTCHNOP_send, &mut argument);
+}
+
+/// A ring page the backend maps writable can never become a page table:
+/// the backend's mapping holds a writable type reference (xenconsoled and
+/// xenstored map it with a foreign or grant mapping, which takes one in
+/// `get_page_from_l1e`, mm.c:1010), so pinning it is `-EINVAL`. The
+/// guest's own writable alias is dropped for the attempt, and nothing is
+/// printed until it is back (the console writes through it).
+fn pin_ring_frame(env: &Env, mfn: u64) -> Outcome {
+    if env.privileged {
+        return Outcome::Skip(NO_RING);
+    }
+    let Some(pfn) = PV.mmu.pfn(mfn) else { return Outcome::Fail("the ring frame is not the guest's".into()) };
+    let phys = pfn * 4096;
+    if set_alias_writable(phys, false) != 0 {
+        return Outcome::Fail("setup: cannot drop the guest's own writable mapping of the ring".into());
+    }
+    let rc = hc::pin(1, mfn);
+    if rc == 0 {
+        hc::unpin(mfn);
+    }
+    let restored = set_alias_writable(phys, true);
+    if restored != 0 {
+        return Outcome::Fail(alloc::format!("the ring cannot be mapped writable again ({restored})"));
+    }
+    expect(Expect::Errno(XEN_EINVAL), rc)
+}
+
+fn pin_console_ring(env: &mut Env) -> Outcome {
+    match start_info() {
+        Some(start) => pin_ring_frame(env, start.console.0),
+        None => Outcome::Skip(NO_RING),
+    }
+}
+
+fn pin_xenstore_ring(env: &mut Env) -> Outcome {
+    match start_info() {
+        Some(start) => pin_ring_frame(env, start.store.0),
+        None => Outcome::Skip(NO_RING),
+    }
 }
 
 /// Lets the backend run: a few hundred trips through the hypervisor.
@@ -73,7 +120,9 @@ fn console_lying_producer(_: &mut Env) -> Outcome {
         ));
     }
     if after == consumed_while_lying {
-        return Outcome::Fail("the backend stopped draining the ring after the producer index was fixed".into());
+        return Outcome::Fail(
+            "the backend stopped draining the ring after the producer index was fixed".into(),
+        );
     }
     Outcome::Pass
 }
@@ -104,7 +153,10 @@ fn send_raw(ring: &RawRing<drivers::xenstore::XenstoreRingView>, bytes: &[u8]) {
 
 /// What the server did: reply bytes produced, and the `error` field if
 /// the server reports errors there.
-fn watch_server(ring: &RawRing<drivers::xenstore::XenstoreRingView>, replies_before: u32) -> (u32, Option<u32>) {
+fn watch_server(
+    ring: &RawRing<drivers::xenstore::XenstoreRingView>,
+    replies_before: u32,
+) -> (u32, Option<u32>) {
     give_backend_time();
     let view = ring.view;
     let replied = view.rsp_prod.load(Ordering::Acquire).wrapping_sub(replies_before);
@@ -126,10 +178,12 @@ fn xenstore_oversized(_: &mut Env) -> Outcome {
     match watch_server(&ring, before) {
         (0, None) => Outcome::Pass,
         (0, Some(XENSTORE_ERROR_PROTO)) => Outcome::Pass,
-        (0, Some(error)) => {
-            Outcome::Fail(alloc::format!("expected error {XENSTORE_ERROR_PROTO} (PROTO) in the ring, got {error}"))
+        (0, Some(error)) => Outcome::Fail(alloc::format!(
+            "expected error {XENSTORE_ERROR_PROTO} (PROTO) in the ring, got {error}"
+        )),
+        (bytes, _) => {
+            Outcome::Fail(alloc::format!("expected the message to be refused, got a {bytes}-byte reply"))
         }
-        (bytes, _) => Outcome::Fail(alloc::format!("expected the message to be refused, got a {bytes}-byte reply")),
     }
 }
 
@@ -146,7 +200,9 @@ fn xenstore_lying_producer(_: &mut Env) -> Outcome {
     notify(ring.port);
     match watch_server(&ring, before) {
         (0, None | Some(XENSTORE_ERROR_RINGIDX | XENSTORE_ERROR_PROTO)) => Outcome::Pass,
-        (0, Some(error)) => Outcome::Fail(alloc::format!("expected error RINGIDX or PROTO in the ring, got {error}")),
+        (0, Some(error)) => {
+            Outcome::Fail(alloc::format!("expected error RINGIDX or PROTO in the ring, got {error}"))
+        }
         (bytes, _) => Outcome::Fail(alloc::format!("expected no reply to a lying ring, got {bytes} bytes")),
     }
 }

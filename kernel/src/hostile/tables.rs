@@ -6,7 +6,7 @@
 //!
 //! Xen's answers: `_get_page_type()` refuses a type change while the frame
 //! has other users, so pinning or linking a frame that is mapped writable
-//! or in use at another level is `-EINVAL` (mm.c:3556, 1138); validation
+//! or in use at another level is `-EINVAL` (mm.c:3570, 1142); validation
 //! failures propagate the entry's error (`alloc_l1_table` returns
 //! `get_page_from_l1e`'s `-EBUSY`); `PSE` is in `base_disallow_mask`
 //! (mm.c:295), so superpages are `-EINVAL` (XSA-148); an L4 slot of the
@@ -56,6 +56,8 @@ pub const ATTACKS: &[Attack<Env>] = &[
     Attack { name: "l3-entry-to-l4-table", xsa: None, run: l3_entry_to_l4 },
     Attack { name: "pin-l1-mapping-hypervisor-frame", xsa: None, run: pin_l1_hypervisor },
     Attack { name: "pin-l1-mapping-itself-writable", xsa: None, run: pin_l1_itself },
+    Attack { name: "pin-shared-info-frame", xsa: None, run: pin_shared_info },
+    Attack { name: "pin-grant-table-frame", xsa: None, run: pin_grant_frame },
     Attack { name: "clear-page-of-page-table", xsa: None, run: clear_page_table },
     Attack { name: "clear-page-of-hypervisor-frame", xsa: None, run: clear_hypervisor_frame },
     Attack { name: "copy-page-into-page-table", xsa: None, run: copy_into_table },
@@ -138,7 +140,7 @@ fn pin_l1_as_l2(env: &mut Env) -> Outcome {
     expect(EINVAL, pin_and_undo(2, env.l1().mfn))
 }
 
-/// Already pinned: "mfn already pinned", `-EINVAL` (mm.c:3587).
+/// Already pinned: "mfn already pinned", `-EINVAL` (mm.c:3589).
 fn pin_twice(env: &mut Env) -> Outcome {
     let first = hc::pin(1, env.l1().mfn);
     let second = hc::pin(1, env.l1().mfn);
@@ -151,13 +153,13 @@ fn pin_twice(env: &mut Env) -> Outcome {
     expect(EINVAL, second)
 }
 
-/// "mfn not pinned": `-EINVAL` (mm.c:3634).
+/// "mfn not pinned": `-EINVAL` (mm.c:3643).
 fn unpin_not_pinned(env: &mut Env) -> Outcome {
     expect(EINVAL, hc::unpin(env.l1().mfn))
 }
 
 /// Allowed: the base pointer keeps its own type reference, so the table
-/// stays a validated L4 while the guest runs on it (mm.c:3640).
+/// stays a validated L4 while the guest runs on it (mm.c:3625).
 fn unpin_current_base(env: &mut Env) -> Outcome {
     let unpinned = hc::unpin(env.l4().mfn);
     let still_running = crate::arch::traps::probe_read(VICTIM).is_some();
@@ -307,7 +309,7 @@ fn linear_l4_readonly(_: &mut Env) -> Outcome {
 /// XSA-182: flipping `RW` on a read-only linear entry took the fast path.
 fn linear_l4_flip(_: &mut Env) -> Outcome {
     let Some(table) = TableFrame::new(&[]) else { return no_frame() };
-    with_pinned(4, table, |table| flip_linear(table))
+    with_pinned(4, table, flip_linear)
 }
 
 fn flip_linear(table: &TableFrame) -> Outcome {
@@ -322,7 +324,7 @@ fn flip_linear(table: &TableFrame) -> Outcome {
 
 fn linear_l2_flip(_: &mut Env) -> Outcome {
     let Some(table) = TableFrame::new(&[]) else { return no_frame() };
-    with_pinned(2, table, |table| flip_linear(table))
+    with_pinned(2, table, flip_linear)
 }
 
 fn linear_l4_writable(_: &mut Env) -> Outcome {
@@ -403,8 +405,39 @@ fn pin_l1_itself(_: &mut Env) -> Outcome {
     expect(Expect::Errno(XEN_EBUSY), rc)
 }
 
+/// Frames the hypervisor shares with the guest read-write (`shared_info`,
+/// the grant table) keep a writable type for good
+/// (`share_xen_page_with_guest`): never a page table, `-EINVAL`.
+fn pin_shared_info(_: &mut Env) -> Outcome {
+    let Some(start) = crate::platform::pv::start::start_info() else {
+        return Outcome::Fail("no start_info".into());
+    };
+    expect(EINVAL, pin_and_undo(1, start.shared_info >> 12))
+}
+
+fn pin_grant_frame(_: &mut Env) -> Outcome {
+    let mut frames = [0u64; 1];
+    let mut op = hypercalls::abi::grant_table::GnttabSetupTable {
+        dom: DOMID_SELF,
+        nr_frames: 1,
+        status: 0,
+        frame_list: hc::addr_mut(&mut frames),
+    };
+    let rc = hc::call(
+        __HYPERVISOR_grant_table_op,
+        [hypercalls::abi::grant_table::GNTTABOP_setup_table.into(), hc::addr_mut(&mut op), 1, 0, 0],
+    );
+    if rc != 0 || op.status != 0 || frames[0] == 0 {
+        return Outcome::Fail(alloc::format!(
+            "setup: GNTTABOP_setup_table answered {rc}, status {}",
+            op.status
+        ));
+    }
+    expect(EINVAL, pin_and_undo(1, frames[0]))
+}
+
 /// Clearing or overwriting a page table as data: the writable type is
-/// refused, `-EINVAL` (mm.c:3871, 3917).
+/// refused, `-EINVAL` (mm.c:3866, 3914).
 fn clear_page_table(env: &mut Env) -> Outcome {
     let mapped = entry(PV.mmu.mfn(env.victim_frame / 4096).unwrap_or(0), PTE_PRESENT);
     let Some(table) = TableFrame::new(&[(0, mapped)]) else { return no_frame() };
@@ -445,7 +478,7 @@ fn set_ldt_too_many(_: &mut Env) -> Outcome {
     expect(EINVAL, rc)
 }
 
-/// Superpage marking is gone from Xen: `-EOPNOTSUPP` (mm.c:3937).
+/// Superpage marking is gone from Xen: `-EOPNOTSUPP` (mm.c:3930).
 fn mark_super(env: &mut Env) -> Outcome {
     expect(Expect::Errno(XEN_EOPNOTSUPP), hc::mmuext(MMUEXT_MARK_SUPER, env.l1().mfn, 0))
 }
@@ -457,13 +490,13 @@ fn flush_cache(env: &mut Env) -> Outcome {
     expect(expected, hc::mmuext(MMUEXT_FLUSH_CACHE, 0, 0))
 }
 
-/// The global flush: `-EINVAL` without that permission (mm.c:3820).
+/// The global flush: `-EINVAL` without that permission (mm.c:3821).
 fn flush_cache_global(env: &mut Env) -> Outcome {
     let expected = if env.privileged { OK } else { EINVAL };
     expect(expected, hc::mmuext(MMUEXT_FLUSH_CACHE_GLOBAL, 0, 0))
 }
 
-/// Command 14 was never assigned: `-ENOSYS` (mm.c:3942).
+/// Command 14 was never assigned: `-ENOSYS` (mm.c:3934).
 fn unknown_command(_: &mut Env) -> Outcome {
     expect(Expect::Errno(XEN_ENOSYS), hc::mmuext(14, 0, 0))
 }

@@ -10,7 +10,8 @@
 //!
 //! * `iret` (it consumes a frame from the caller's stack);
 //! * shut the domain down: `SCHEDOP_shutdown`, `_shutdown_code` and
-//!   `_watchdog` only get pointers the hypervisor must refuse, `remote_shutdown`
+//!   `_watchdog` only get pointers the hypervisor must refuse (not even
+//!   one whose first bytes are readable), `remote_shutdown`
 //!   never names the guest itself, `VCPUOP_down` is never issued, and
 //!   `EVTCHNOP_reset` never names the guest;
 //! * block without a wake-up: no `SCHEDOP_block`, and every `SCHEDOP_poll`
@@ -20,13 +21,22 @@
 //!   kernel appears anywhere (only the scratch frames in [`Env`]);
 //!   `MMU_MACHPHYS_UPDATE` only names spare or foreign frames;
 //!   `VCPUOP_register_vcpu_info`, `VCPUOP_initialise` and `VCPUOP_send_nmi`
-//!   are never issued; runstate and time areas go only to the sink page;
+//!   are never issued; runstate and time areas go only to the sink page
+//!   (or to pointers the hypervisor refuses);
 //!   `EVTCHNOP_init_control` / `expand_array` never name a guest frame
 //!   (that would switch the guest to FIFO events);
 //! * close or rebind the kernel's own event channels: ports the planner
 //!   closes or moves are the fuzzer's own ([`Env::ports`]) or out of range;
 //! * switch the grant table to version 2;
 //! * enable debug breakpoints (DR7 enable bits stay clear);
+//! * let the hypervisor read requests the planner did not write: a count
+//!   larger than a list's honest length (or with upper bits a 32-bit
+//!   parameter drops) only goes with a list pointer the hypervisor must
+//!   refuse, and the bytes behind the "straddling" pointer (the last 64 of
+//!   the buffers, right before the unmapped guard page) hold
+//!   [`STRADDLE_POISON`], which reads as an invalid port, domain or command;
+//! * write to the console (only pointers that fault), since the output is
+//!   the test log;
 //! * as the initial domain (real Xen's dom0, which is privileged), any
 //!   hypercall that could reconfigure the machine: platform_op, sysctl,
 //!   domctl, kexec, xenoprof, xenpmu, dm_op, hypfs, mca, paging_domctl_cont,
@@ -39,6 +49,7 @@
 //! NMI callback, periodic timer).
 
 mod calls;
+mod memory_calls;
 #[cfg(test)]
 mod tests;
 
@@ -70,6 +81,30 @@ pub struct Env {
     pub ports: Vec<u32>,
 }
 
+/// What `fuzz=<seed>,<count>[,trace]` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spec {
+    pub seed: u64,
+    pub count: u64,
+    /// Print every call before issuing it (to find the one that hangs).
+    pub trace: bool,
+}
+
+/// Parses the command-line value (numbers decimal or `0x` hex).
+pub fn parse_spec(spec: &str) -> Result<Spec, &'static str> {
+    let mut parts = spec.split(',').map(str::trim);
+    let seed = parts.next().ok_or("expected fuzz=<seed>,<count>")?;
+    let count = parts.next().ok_or("expected fuzz=<seed>,<count>")?;
+    let trace = match parts.next() {
+        None => false,
+        Some("trace") => true,
+        Some(_) => return Err("the third part of fuzz= may only be `trace`"),
+    };
+    let seed = crate::cmdline::parse_number(seed).ok_or("the seed is not a number")?;
+    let count = crate::cmdline::parse_number(count).ok_or("the count is not a number")?;
+    Ok(Spec { seed, count, trace })
+}
+
 /// Pages in the playground: exactly one L1 table.
 pub const PLAYGROUND_PAGES: u64 = 512;
 
@@ -77,7 +112,8 @@ pub const PLAYGROUND_PAGES: u64 = 512;
 pub const HYPERVISOR_ADDRESSES: [u64; 4] =
     [0xffff_8000_0000_0000, 0xffff_82d0_8000_0000, 0xffff_8300_0000_0000, 0xffff_87ff_ffff_f000];
 /// Canonical addresses nothing maps (the top of the lower half).
-pub const UNMAPPED_ADDRESSES: [u64; 3] = [0x0000_7fff_ffff_f000, 0x0000_7fff_0000_0000, 0x0000_0000_dead_0000];
+pub const UNMAPPED_ADDRESSES: [u64; 3] =
+    [0x0000_7fff_ffff_f000, 0x0000_7fff_0000_0000, 0x0000_0000_dead_0000];
 
 /// State a call may change that the kernel restores afterwards.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -131,8 +167,14 @@ impl Call {
 }
 
 /// Bytes at the end of the buffer region never handed out, so a pointer
-/// there straddles into the guard page.
-pub(super) const STRADDLE_ZONE: u64 = 64;
+/// there straddles into the guard page. The hypervisor may read the first
+/// bytes behind such a pointer; the kernel fills the zone with
+/// [`STRADDLE_POISON`] before every call so that they are always vetted.
+pub const STRADDLE_ZONE: u64 = 64;
+
+/// The zone's contents: all ones reads as an invalid port, domain, count,
+/// command or address wherever a hypervisor finds it.
+pub const STRADDLE_POISON: u64 = u64::MAX;
 
 /// Plans calls one after another from a seed.
 pub struct Planner<'e> {
@@ -188,6 +230,18 @@ impl<'e> Planner<'e> {
             2 => self.rng.pick(&HYPERVISOR_ADDRESSES),
             3 => self.rng.pick(&UNMAPPED_ADDRESSES),
             _ => self.env.buffer_base + self.env.buffer_bytes - 8,
+        }
+    }
+
+    /// A pointer the hypervisor must refuse outright (never the straddling
+    /// one, whose first bytes are readable): for requests that would hurt
+    /// the guest if they were read at all, such as a shutdown.
+    fn refused_pointer(&mut self) -> u64 {
+        match self.rng.below(4) {
+            0 => 0,
+            1 => 0x0000_8000_0000_0000 | (self.rng.next_u64() & 0x0000_7fff_ffff_fff8),
+            2 => self.rng.pick(&HYPERVISOR_ADDRESSES),
+            _ => self.rng.pick(&UNMAPPED_ADDRESSES),
         }
     }
 
@@ -333,15 +387,25 @@ impl<'e> Planner<'e> {
         }
     }
 
-    /// A count: small, zero, or absurd (including upper bits a 32-bit
-    /// parameter drops).
-    fn count(&mut self) -> u64 {
-        match self.rng.below(10) {
-            0..=5 => 1 + self.rng.below(4),
-            6 => 0,
-            7 => self.rng.pick(&[0x7fff_ffff, 0xffff_ffff, 0x8000_0000]),
-            8 => (1 << 32) | (1 + self.rng.below(2)),
-            _ => self.rng.next_u64(),
+    /// A count for a list of `entries` at `list`. Absurd counts (huge, or
+    /// with upper bits a 32-bit parameter drops) only go with a list the
+    /// hypervisor cannot read: a hypervisor that reads past the honest
+    /// part of a real list would run stale buffer contents as requests,
+    /// which are not vetted (the hostile suite tests that case safely, with
+    /// the list against unmapped memory).
+    fn count(&mut self, list: u64, entries: u64) -> u64 {
+        let absurd = match self.rng.below(4) {
+            0 => self.rng.pick(&[0x7fff_ffff, 0xffff_ffff, 0x8000_0000]),
+            1 => (1 << 32) | (1 + self.rng.below(2)),
+            2 => self.rng.next_u64(),
+            _ => 0,
+        };
+        let list_readable =
+            (self.env.buffer_base..self.env.buffer_base + self.env.buffer_bytes).contains(&list);
+        match self.rng.below(8) {
+            0 if !list_readable => absurd,
+            1 => 0,
+            _ => 1 + self.rng.below(entries.max(1)),
         }
     }
 }

@@ -39,6 +39,11 @@ fn in_buffers(address: u64) -> bool {
     (BUFFERS..BUFFERS + 4 * 4096 - 64).contains(&address)
 }
 
+/// Anywhere in the mapped buffer region, straddle zone included.
+fn in_region(address: u64) -> bool {
+    (BUFFERS..BUFFERS + 4 * 4096).contains(&address)
+}
+
 /// The word the call writes at `address` before issuing, if any.
 fn word_at(call: &Call, address: u64) -> Option<u64> {
     call.filled_words().find(|&(at, _)| at == address).map(|(_, word)| word)
@@ -56,12 +61,20 @@ fn check(env: &Env, call: &Call, number: u64, args: [u64; 5], where_: &str) {
         );
     }
     let Ok(number) = u32::try_from(number) else { return };
+    if [__HYPERVISOR_mmu_update, __HYPERVISOR_mmuext_op, __HYPERVISOR_multicall].contains(&number)
+        && in_region(args[0])
+    {
+        assert!(args[1] <= 4, "{where_}: count {:#x} for a readable list", args[1]);
+    }
     match number {
         __HYPERVISOR_sched_op => {
             let command = args[0] as u32;
             assert_ne!(command, SCHEDOP_block, "{where_}: SCHEDOP_block");
             if [SCHEDOP_shutdown, SCHEDOP_shutdown_code, SCHEDOP_watchdog].contains(&command) {
-                assert!(!in_buffers(args[1]), "{where_}: shutdown-class op {command} with a real argument");
+                assert!(
+                    !in_region(args[1]),
+                    "{where_}: shutdown-class op {command} with a readable argument"
+                );
             }
             if command == SCHEDOP_poll {
                 if let Some(timeout) = word_at(call, args[1] + 16) {
@@ -71,22 +84,31 @@ fn check(env: &Env, call: &Call, number: u64, args: [u64; 5], where_: &str) {
             if command == SCHEDOP_remote_shutdown {
                 if let Some(request) = word_at(call, args[1]) {
                     let domid = request as u16;
-                    assert!(domid != DOMID_SELF && domid != env.own_domid, "{where_}: remote_shutdown of self");
+                    assert!(
+                        domid != DOMID_SELF && domid != env.own_domid,
+                        "{where_}: remote_shutdown of self"
+                    );
                 }
             }
         }
         __HYPERVISOR_sched_op_compat => {
-            assert!(![SCHEDOP_block, SCHEDOP_shutdown].contains(&(args[0] as u32)), "{where_}: compat block/shutdown");
+            assert!(
+                ![SCHEDOP_block, SCHEDOP_shutdown].contains(&(args[0] as u32)),
+                "{where_}: compat block/shutdown"
+            );
         }
         __HYPERVISOR_vcpu_op => {
             let command = args[0] as u32;
             assert!(
-                ![VCPUOP_initialise, VCPUOP_down, VCPUOP_register_vcpu_info, VCPUOP_send_nmi].contains(&command),
+                ![VCPUOP_initialise, VCPUOP_down, VCPUOP_register_vcpu_info, VCPUOP_send_nmi]
+                    .contains(&command),
                 "{where_}: excluded vcpu_op {command}"
             );
-            if [VCPUOP_register_runstate_memory_area, VCPUOP_register_vcpu_time_memory_area].contains(&command) {
+            if [VCPUOP_register_runstate_memory_area, VCPUOP_register_vcpu_time_memory_area]
+                .contains(&command)
+            {
                 if let Some(area) = word_at(call, args[2]) {
-                    assert!(area == SINK || !in_buffers(area), "{where_}: area {area:#x} not the sink");
+                    assert!(area == SINK || !in_region(area), "{where_}: area {area:#x} not the sink");
                 }
             }
         }
@@ -136,7 +158,11 @@ fn check(env: &Env, call: &Call, number: u64, args: [u64; 5], where_: &str) {
             match command {
                 EVTCHNOP_close | EVTCHNOP_bind_vcpu => {
                     let port = first as u32;
-                    assert!(env.ports.contains(&port) || port >= 4096, "{where_}: closes/moves port {port}: {number} {args:x?} {:x?}", call.filled_words().collect::<Vec<_>>());
+                    assert!(
+                        env.ports.contains(&port) || port >= 4096,
+                        "{where_}: closes/moves port {port}: {number} {args:x?} {:x?}",
+                        call.filled_words().collect::<Vec<_>>()
+                    );
                 }
                 EVTCHNOP_reset => {
                     let domid = first as u16;
@@ -160,7 +186,7 @@ fn check(env: &Env, call: &Call, number: u64, args: [u64; 5], where_: &str) {
             assert_eq!(args[1] & 0xff, 0, "{where_}: enables a breakpoint");
         }
         __HYPERVISOR_console_io if args[0] == u64::from(CONSOLEIO_write) => {
-            assert!(!in_buffers(args[2]), "{where_}: console write of real bytes");
+            assert!(!in_region(args[2]), "{where_}: console write of real bytes");
         }
         __HYPERVISOR_physdev_op if env.privileged => {
             assert!([5, 6].contains(&args[0]), "{where_}: physdev op {} as dom0", args[0]);
@@ -195,7 +221,9 @@ fn planned(privileged: bool, seed: u64, calls: usize, mut each: impl FnMut(&Env,
 fn never_plans_what_would_destroy_the_guest() {
     for privileged in [false, true] {
         for seed in 0..8 {
-            planned(privileged, seed, 20_000, |env, call| check(env, call, call.number, call.args, "top level"));
+            planned(privileged, seed, 20_000, |env, call| {
+                check(env, call, call.number, call.args, "top level")
+            });
         }
     }
 }
@@ -275,4 +303,15 @@ fn port_allocating_calls_are_closed_again() {
         }
     });
     assert!(allocating > 10);
+}
+
+#[test]
+fn parses_seed_and_count() {
+    assert_eq!(parse_spec("1,1000000"), Ok(Spec { seed: 1, count: 1_000_000, trace: false }));
+    assert_eq!(parse_spec("0x10, 5"), Ok(Spec { seed: 16, count: 5, trace: false }));
+    assert_eq!(parse_spec("2,3,trace"), Ok(Spec { seed: 2, count: 3, trace: true }));
+    assert!(parse_spec("7").is_err());
+    assert!(parse_spec("x,5").is_err());
+    assert!(parse_spec("1,").is_err());
+    assert!(parse_spec("1,2,loud").is_err());
 }
