@@ -14,6 +14,8 @@ const CHUNK: usize = 128;
 const MAX_WRITE: u64 = 1 << 20;
 
 pub fn console_io(Args([command, count, buffer, ..]): Args) -> HypercallResult {
+    // Xen declares the count `unsigned int`: the upper 32 bits are not part of it.
+    let count = count & 0xffff_ffff;
     match u32::try_from(command).map_err(|_| XenError::ENOSYS)? {
         CONSOLEIO_write => write(count, buffer),
         CONSOLEIO_read => read(count, buffer),

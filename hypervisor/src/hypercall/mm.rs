@@ -34,7 +34,8 @@ fn check_foreign_domain(foreigndom: u64) -> Result<(), XenError> {
 /// reporting how many entries succeeded through `done`, as Xen does.
 pub fn mmu_update(Args([requests, count, done, foreigndom, _]): Args) -> HypercallResult {
     check_foreign_domain(foreigndom)?;
-    let count = count & !PREEMPTED;
+    // Xen declares the count `unsigned int`: the upper 32 bits are not part of it.
+    let count = count & 0xffff_ffff & !PREEMPTED;
     let mut succeeded = 0;
     let mut result = Ok(0);
     let mut changed_tables = false;
@@ -96,7 +97,8 @@ fn one_update(pointer: u64, value: u64, changed_tables: &mut bool) -> Result<(),
 /// `mmuext_op(ops, count, done, foreigndom)`.
 pub fn mmuext_op(Args([ops, count, done, foreigndom, _]): Args) -> HypercallResult {
     check_foreign_domain(foreigndom)?;
-    let count = count & !PREEMPTED;
+    // Xen declares the count `unsigned int`: the upper 32 bits are not part of it.
+    let count = count & 0xffff_ffff & !PREEMPTED;
     let mut succeeded = 0;
     let mut result = Ok(0);
     while succeeded < count {

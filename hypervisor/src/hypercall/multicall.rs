@@ -12,7 +12,8 @@ use crate::arch::guest_access;
 const ENTRY_SIZE: u64 = 64;
 
 pub fn multicall(Args([list, count, ..]): Args, frame: &mut Frame) -> HypercallResult {
-    for index in 0..count {
+    // Xen declares the count `uint32_t`: the upper 32 bits are not part of it.
+    for index in 0..(count & 0xffff_ffff) {
         let entry = list.checked_add(index * ENTRY_SIZE).ok_or(XenError::EFAULT)?;
         let mut raw = [0u8; 64];
         guest_access::read(entry, &mut raw).map_err(|_| XenError::EFAULT)?;
