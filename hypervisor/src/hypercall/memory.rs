@@ -19,6 +19,8 @@ pub fn memory_op(Args([command, argument, ..]): Args) -> HypercallResult {
         XENMEM_increase_reservation => reservation(Operation::Increase, argument),
         XENMEM_decrease_reservation => reservation(Operation::Decrease, argument),
         XENMEM_populate_physmap => reservation(Operation::Populate, argument),
+        // This one takes no continuation bits (Xen refuses them).
+        XENMEM_maximum_ram_page if command >> 6 != 0 => Err(XenError::EINVAL),
         XENMEM_maximum_ram_page => Ok(memory::machine_frame_limit().saturating_sub(1)),
         XENMEM_current_reservation => {
             check_domain(argument)?;
