@@ -45,37 +45,15 @@ pub fn hypercall(number: u64, args: [u64; 5]) -> i64 {
         return NOT_ISSUED;
     }
     if number < PAGE_STUBS {
-        let entry = super::boot::hypercall_page_address() + 32 * number;
-        // SAFETY: the module contract above; the stub follows the Xen x86_64
-        // convention and every register it or the hypervisor may change is
-        // declared clobbered.
-        unsafe { call_stub(entry, args) }
+        let [a1, a2, a3, a4, a5] = args;
+        // SAFETY: the module contract above; the shared transport calls the
+        // stub with the Xen x86_64 convention.
+        unsafe { hypercalls::transport::hypercall5(number as u32, a1, a2, a3, a4, a5) }
     } else {
         // SAFETY: as above; `syscall` from guest kernel mode is a hypercall,
         // and rcx/r11 (which it overwrites) are declared clobbered.
         unsafe { direct_syscall(number, args) }
     }
-}
-
-unsafe fn call_stub(entry: u64, args: [u64; 5]) -> i64 {
-    let result: i64;
-    // SAFETY: see `hypercall`.
-    unsafe {
-        asm!(
-            "call {entry}",
-            entry = in(reg) entry,
-            out("rax") result,
-            inout("rdi") args[0] => _,
-            inout("rsi") args[1] => _,
-            inout("rdx") args[2] => _,
-            inout("r10") args[3] => _,
-            inout("r8") args[4] => _,
-            out("r9") _,
-            out("rcx") _,
-            out("r11") _,
-        );
-    }
-    result
 }
 
 unsafe fn direct_syscall(number: u64, args: [u64; 5]) -> i64 {
