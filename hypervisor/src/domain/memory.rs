@@ -6,10 +6,11 @@ use alloc::vec::Vec;
 
 use hypervisor::mm::HYPERVISOR_L4_SLOTS;
 use hypervisor::mm::{
-    FrameInfo, FrameMemory, FrameTable, Level, Mfn, MmError, Owner, SharedAccess, VcpuPageTables,
+    FrameInfo, FrameMemory, FrameTable, Level, Mfn, MmError, Owner, PageType, SharedAccess, VcpuPageTables,
 };
 use spin::Mutex;
 
+use super::GUEST_DOMID;
 use crate::arch::memory::{self, PAGE_SIZE};
 
 /// Page-table entries read and written in machine memory, through the direct map.
@@ -30,6 +31,10 @@ pub struct MemoryState {
     pub bases: VcpuPageTables,
 }
 
+/// Xen treats the first MiB as I/O memory, RAM or not: it holds the VGA
+/// window, option ROMs and the BIOS.
+const FIRST_MIB_FRAMES: u64 = 0x100;
+
 static STATE: Mutex<Option<MemoryState>> = Mutex::new(None);
 
 /// Runs `f` with the frame table, the vCPU's base tables and machine memory.
@@ -39,9 +44,12 @@ pub fn with<R>(f: impl FnOnce(&mut MemoryState, &mut MachineMemory) -> R) -> R {
 }
 
 /// Creates the frame table for machine frames below `max_mfn`: every frame
-/// belongs to the hypervisor until it is given to the domain.
+/// belongs to the hypervisor until it is given to the domain, except the
+/// first MiB, which is I/O memory.
 pub fn init(max_mfn: u64) {
-    let frames: Vec<FrameInfo> = (0..max_mfn).map(|_| FrameInfo::new(Owner::Hypervisor)).collect();
+    let frames: Vec<FrameInfo> = (0..max_mfn)
+        .map(|mfn| FrameInfo::new(if mfn < FIRST_MIB_FRAMES { Owner::Io } else { Owner::Hypervisor }))
+        .collect();
     let mut table = FrameTable::new(frames.leak());
     let mut template = [0u64; HYPERVISOR_L4_SLOTS.end - HYPERVISOR_L4_SLOTS.start];
     for (entry, slot) in template.iter_mut().zip(HYPERVISOR_L4_SLOTS) {
@@ -74,6 +82,17 @@ pub fn share_with_domain(domain: u16, mfn: u64, access: SharedAccess) -> Result<
 pub fn adopt_initial_tables(domain: u16, tables: &[(Mfn, Level)]) -> Result<(), MmError> {
     with(|state, mem| {
         state.bases = VcpuPageTables::build_initial(&mut state.frames, mem, domain, tables)?;
+        Ok(())
+    })
+}
+
+/// Whether the guest could hand `mfn` to the hypervisor as memory to write
+/// (Xen's `get_page_from_gfn` plus a writable type): its own frame, not in
+/// use as a page table or descriptor table. Nothing is held afterwards.
+pub fn check_writable_guest_frame(mfn: u64) -> Result<(), MmError> {
+    with(|state, mem| {
+        state.frames.get_page_and_type(mem, Mfn(mfn), GUEST_DOMID, PageType::Writable)?;
+        state.frames.put_page_and_type(mem, Mfn(mfn));
         Ok(())
     })
 }

@@ -129,10 +129,11 @@ pub fn event_channel_op(Args([command, argument, ..]): Args) -> HypercallResult 
             let op: EvtchnSetPriority = guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
             events::with(|state, _| state.channels.set_priority(op.port))?;
         }
-        // The FIFO ABI is not offered: guests fall back to 2-level, as on a
-        // Xen built without CONFIG_EVTCHN_FIFO.
         EVTCHNOP_init_control => {
-            let _: EvtchnInitControl = guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
+            let op: EvtchnInitControl = guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
+            check_fifo_control_block(&op)?;
+            // The FIFO ABI itself is not offered: guests fall back to
+            // 2-level events, as on a Xen built without CONFIG_EVTCHN_FIFO.
             return Err(XenError::EOPNOTSUPP);
         }
         EVTCHNOP_expand_array => {
@@ -142,6 +143,25 @@ pub fn event_channel_op(Args([command, argument, ..]): Args) -> HypercallResult 
         _ => return Err(XenError::ENOSYS),
     }
     Ok(0)
+}
+
+/// Size of `struct evtchn_fifo_control_block` (public/event_channel.h):
+/// a ready word, 16 queue heads, and padding.
+const FIFO_CONTROL_BLOCK_SIZE: u64 = 64;
+
+/// Refuses a FIFO control block as Xen's `evtchn_fifo_init_control` does
+/// before it maps one: an unknown vCPU is `ENOENT`; an offset that crosses
+/// the page or is not 8-byte aligned, and a frame that is not the guest's
+/// own writable memory, are `EINVAL`.
+fn check_fifo_control_block(op: &EvtchnInitControl) -> Result<(), XenError> {
+    if op.vcpu >= hypervisor::services::ports::MAX_VCPUS {
+        return Err(XenError::ENOENT);
+    }
+    let offset = u64::from(op.offset);
+    if offset > crate::arch::memory::PAGE_SIZE - FIFO_CONTROL_BLOCK_SIZE || offset % 8 != 0 {
+        return Err(XenError::EINVAL);
+    }
+    crate::domain::memory::check_writable_guest_frame(op.control_gfn).map_err(|_| XenError::EINVAL)
 }
 
 /// Physical IRQs a domU could name (QEMU's 24 GSIs plus Xen's 32 extra

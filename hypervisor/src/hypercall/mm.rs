@@ -163,6 +163,11 @@ fn one_extended_op(command: u32, arg1: u64, arg2: u64) -> Result<(), XenError> {
             domain::with(|d| d.vcpu.user_root = arg1 * PAGE_SIZE);
             Ok(())
         }
+        // The vCPU set of a _MULTI form must be readable even though the
+        // one vCPU is always in it; Xen answers an unreadable one -EINVAL.
+        MMUEXT_TLB_FLUSH_MULTI | MMUEXT_INVLPG_MULTI if read_vcpu_mask(arg2).is_err() => {
+            Err(XenError::EINVAL)
+        }
         MMUEXT_TLB_FLUSH_LOCAL | MMUEXT_TLB_FLUSH_MULTI | MMUEXT_TLB_FLUSH_ALL => {
             cpu::flush_tlb();
             Ok(())
@@ -227,12 +232,30 @@ pub fn update_va_mapping(Args([address, value, flags, ..]): Args) -> HypercallRe
     let (table, index) = l1_slot(root, address).ok_or(XenError::EINVAL)?;
     domain_memory::with(|state, mem| state.frames.update_entry(mem, GUEST_DOMID, table, index, value, false))
         .map_err(mm_error)?;
-    match flags & UVMF_FLUSHTYPE_MASK {
-        UVMF_INVLPG => cpu::invlpg(address),
+    // Above the flush type: UVMF_LOCAL, UVMF_ALL, or else the address of
+    // a vCPU bitmap, read only after the entry has changed (as in Xen, an
+    // unreadable one fails the call but does not undo the update).
+    let flush_type = flags & UVMF_FLUSHTYPE_MASK;
+    let targets = flags & !UVMF_FLUSHTYPE_MASK;
+    let mask_readable = match (flush_type, targets) {
+        (UVMF_TLB_FLUSH | UVMF_INVLPG, UVMF_LOCAL | UVMF_ALL) => true,
+        (UVMF_TLB_FLUSH | UVMF_INVLPG, bitmap) => read_vcpu_mask(bitmap).is_ok(),
+        _ => true,
+    };
+    match flush_type {
         UVMF_TLB_FLUSH => cpu::flush_tlb(),
         _ => cpu::invlpg(address),
     }
-    Ok(0)
+    if mask_readable {
+        Ok(0)
+    } else {
+        Err(XenError::EFAULT)
+    }
+}
+
+/// The first word of a guest vCPU bitmap (this domain has one vCPU).
+fn read_vcpu_mask(address: u64) -> Result<u64, XenError> {
+    guest_access::read_u64(address).map_err(|_| XenError::EFAULT)
 }
 
 /// `update_va_mapping_otherdomain(va, val, flags, domid)`: with DOMID_SELF
@@ -245,7 +268,7 @@ pub fn update_va_mapping_otherdomain(Args([address, value, flags, domid, _]): Ar
 
 /// The L1 table and index mapping `address` under `root`, if the walk
 /// reaches an L1 (no superpages exist in a validated PV address space).
-fn l1_slot(root: u64, address: u64) -> Option<(Mfn, usize)> {
+pub(super) fn l1_slot(root: u64, address: u64) -> Option<(Mfn, usize)> {
     let mut table = root;
     for level in (2..=4u32).rev() {
         let index = (address >> (12 + 9 * (level - 1))) & 511;

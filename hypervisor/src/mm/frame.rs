@@ -12,6 +12,10 @@ pub enum Owner {
     Hypervisor,
     /// Allocated to a domain, which may map it (subject to its type).
     Domain(DomainId),
+    /// I/O memory (Xen's `dom_io`): the first MiB, which holds the legacy
+    /// VGA window and BIOS areas. Only a domain with I/O rights may map it,
+    /// and the bundled hypervisor grants those to nobody.
+    Io,
 }
 
 /// What a frame is in use as. The type is fixed while the type count is

@@ -26,7 +26,9 @@ pub const AVAIL_HIGH: u64 = 0x7ff << 52;
 /// Bit 52: Xen marks guest-kernel L1 mappings with it, because a 64-bit PV
 /// kernel runs in ring 3 and every mapping must therefore carry `USER`.
 pub const GUEST_KERNEL: u64 = 1 << 52;
-/// Bit 62: Xen's marker for grant mappings, which guests may not forge.
+/// Bit 62: debug builds of Xen mark grant mappings with it and refuse it
+/// from guests; release builds (Debian's 4.17, our reference) leave it to
+/// the guest like the other available bits, and so do we.
 pub const GNTTAB: u64 = 1 << 62;
 pub const NX: u64 = 1 << 63;
 
@@ -41,9 +43,8 @@ const GUEST_FLAGS: u64 = PRESENT | RW | USER | ACCESSED | DIRTY | AVAIL | AVAIL_
 /// no superpages, so no 2 MiB / 1 GiB mapping can cover frames the guest does
 /// not own or its own page tables (XSA-148).
 pub const BASE_DISALLOW: u64 = !(GUEST_FLAGS | ADDR_MASK);
-/// Bits refused in a present L1 entry: `G` is allowed (user mappings), the
-/// grant marker is not.
-pub const L1_DISALLOW: u64 = (BASE_DISALLOW | GNTTAB) & !GLOBAL;
+/// Bits refused in a present L1 entry: `G` is allowed (user mappings).
+pub const L1_DISALLOW: u64 = BASE_DISALLOW & !GLOBAL;
 pub const L2_DISALLOW: u64 = BASE_DISALLOW;
 pub const L3_DISALLOW: u64 = BASE_DISALLOW;
 pub const L4_DISALLOW: u64 = BASE_DISALLOW;

@@ -10,6 +10,9 @@ use super::{
     HYPERVISOR_L4_SLOTS,
 };
 
+/// Xen's INVALID_MFN as a 64-bit PTE can spell it: every frame bit set.
+const INVALID_MFN: Mfn = Mfn(pte::ADDR_MASK >> 12);
+
 /// The slots of a `level` table that belong to the guest.
 fn guest_slots(level: Level) -> impl Iterator<Item = usize> {
     (0..ENTRIES_PER_TABLE).filter(move |&index| level != Level::L4 || is_guest_l4_slot(index))
@@ -30,7 +33,7 @@ impl FrameTable<'_> {
         };
         let domain = match self.info(mfn)?.owner {
             Owner::Domain(domain) => domain,
-            Owner::Free | Owner::Hypervisor => return Err(MmError::NotOwner(mfn)),
+            Owner::Free | Owner::Hypervisor | Owner::Io => return Err(MmError::NotOwner(mfn)),
         };
         for index in guest_slots(level) {
             let entry = mem.read_entry(mfn, index);
@@ -117,7 +120,12 @@ impl FrameTable<'_> {
         target: Mfn,
         domain: DomainId,
     ) -> Result<(), MmError> {
-        let Some(frame) = self.frame(target) else {
+        let Some(frame) = self.frame(target).filter(|frame| frame.owner != Owner::Io) else {
+            // Outside RAM is I/O memory, which no domain here may map. The
+            // all-ones frame number is Xen's INVALID_MFN: not even I/O.
+            if target == INVALID_MFN {
+                return Err(MmError::FrameOutOfRange(target));
+            }
             return Err(MmError::MmioDenied(target));
         };
         if frame.owner != Owner::Domain(domain) {

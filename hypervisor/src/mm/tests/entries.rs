@@ -25,7 +25,7 @@ fn lower_table(h: &mut Harness, level: Level) -> Mfn {
 #[test]
 fn reserved_bits_are_refused_per_level() {
     let cases: [(Level, &[u64], &[u64]); 4] = [
-        (Level::L1, &[PWT, PCD, PAT, GNTTAB], &[GLOBAL, NX, 1 << 9, 1 << 55]),
+        (Level::L1, &[PWT, PCD, PAT], &[GLOBAL, NX, 1 << 9, 1 << 55, GNTTAB]),
         (Level::L2, &[PWT, PCD, PSE, GLOBAL], &[NX, 1 << 9, GNTTAB]),
         (Level::L3, &[PWT, PCD, PSE, GLOBAL], &[NX, 1 << 11, GNTTAB]),
         (Level::L4, &[PWT, PCD, PSE, GLOBAL], &[NX, 1 << 10, GNTTAB]),
@@ -49,9 +49,8 @@ fn reserved_bits_are_refused_per_level() {
 
 #[test]
 fn reserved_bits_are_refused_on_the_fast_path_too() {
-    // G (L2-L4) and the grant bit (L1) are in the fast-path whitelist, but
-    // they are still reserved at those levels.
-    for (level, bit) in [(Level::L1, GNTTAB), (Level::L2, GLOBAL), (Level::L3, GLOBAL), (Level::L4, GLOBAL)] {
+    // G is in the fast-path whitelist, but it is still reserved in L2-L4.
+    for (level, bit) in [(Level::L2, GLOBAL), (Level::L3, GLOBAL), (Level::L4, GLOBAL)] {
         let (mut h, table) = pinned(level);
         let target = lower_table(&mut h, level);
         h.update(table, 0, entry(target, RO)).unwrap();
@@ -93,6 +92,21 @@ fn l1_entries_map_only_own_frames() {
     assert_eq!(MmError::ForeignFrame(HYP).xen_errno(), errno::EBUSY);
     assert_eq!(MmError::MmioDenied(HYP).xen_errno(), errno::EPERM);
     assert_eq!(h.counts(HYP), (0, 0));
+    h.audit(&[]);
+}
+
+#[test]
+fn io_memory_is_denied_and_invalid_mfn_is_invalid() {
+    let (mut h, table) = pinned(Level::L1);
+    h.ft.assign_owner(FREE, Owner::Io).unwrap();
+    let invalid_mfn = Mfn(mm::pte::ADDR_MASK >> 12);
+    for flags in [RO, WR] {
+        let io = h.update(table, 0, entry(FREE, flags)).unwrap_err();
+        assert_eq!((io, io.xen_errno()), (MmError::MmioDenied(FREE), errno::EPERM));
+        let invalid = h.update(table, 0, entry(invalid_mfn, flags)).unwrap_err();
+        assert_eq!(invalid.xen_errno(), errno::EINVAL, "{invalid:?}");
+    }
+    assert_eq!(h.counts(FREE), (0, 0));
     h.audit(&[]);
 }
 
