@@ -18,7 +18,9 @@ pub mod grant_table;
 pub mod hvm;
 pub mod io;
 pub mod memory;
+pub mod nmi;
 pub mod physdev;
+pub mod platform;
 pub mod sched;
 pub mod vcpu;
 pub mod version;
@@ -44,6 +46,8 @@ pub(crate) const CHECKS: &[&[&[Check]]] = &[
     callback::CHECKS,
     version::CHECKS,
     physdev::CHECKS,
+    nmi::CHECKS,
+    platform::CHECKS,
     io::ring::CHECKS,
     io::console::CHECKS,
     io::xs_wire::CHECKS,

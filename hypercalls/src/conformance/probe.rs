@@ -25,6 +25,8 @@ const HEADERS: &[&str] = &[
     "xen/callback.h",
     "xen/version.h",
     "xen/physdev.h",
+    "xen/nmi.h",
+    "xen/platform.h",
     "xen/hvm/hvm_op.h",
     "xen/hvm/params.h",
     "xen/arch-x86/hvm/start_info.h",

@@ -54,6 +54,36 @@ pub fn allocate_frames(count: u64) -> Option<u64> {
     Some(first)
 }
 
+/// Like [`allocate_frames`], but every frame lies below machine frame
+/// `limit` (an `address_bits` request, as `XENMEM_exchange` takes for
+/// DMA-able memory). Blocks the allocator offers above the limit are held
+/// aside while it looks further, then given back.
+pub fn allocate_frames_below(count: u64, limit: u64) -> Option<u64> {
+    const ATTEMPTS: usize = 64;
+    let mut frames = FRAMES.lock();
+    let mut held = [0usize; ATTEMPTS];
+    let mut nr_held = 0;
+    let mut found = None;
+    while nr_held < ATTEMPTS {
+        let Some(first) = frames.alloc(count as usize) else { break };
+        if first as u64 + count <= limit {
+            found = Some(first as u64 * PAGE_SIZE);
+            break;
+        }
+        held[nr_held] = first;
+        nr_held += 1;
+    }
+    for &first in &held[..nr_held] {
+        frames.dealloc(first, count as usize);
+    }
+    drop(frames);
+    let first = found?;
+    for frame in 0..count {
+        zero_frame(first + frame * PAGE_SIZE);
+    }
+    Some(first)
+}
+
 pub fn free_frame(address: u64) {
     FRAMES.lock().dealloc((address / PAGE_SIZE) as usize, 1);
 }

@@ -53,6 +53,13 @@ impl fmt::Display for BuildError {
     }
 }
 
+/// The M2P table's frames: first machine frame and how many, as
+/// `XENMEM_machphys_mfn_list` reports them (the table is contiguous).
+pub fn m2p_frames() -> (u64, u64) {
+    let entries = M2P_ENTRIES.load(Ordering::Relaxed);
+    (M2P_TABLE.load(Ordering::Relaxed) / PAGE_SIZE, (entries * 8).div_ceil(PAGE_SIZE))
+}
+
 pub fn m2p_set(mfn: u64, pfn: u64) {
     if mfn < M2P_ENTRIES.load(Ordering::Relaxed) {
         memory::write_u64(M2P_TABLE.load(Ordering::Relaxed) + 8 * mfn, pfn);

@@ -4,21 +4,30 @@ use hypercalls::abi::memory::*;
 use hypercalls::abi::xen::{DOMID_SELF, MACH2PHYS_VIRT_END, MACH2PHYS_VIRT_START};
 use hypercalls::XenError;
 
+use super::exchange::exchange;
 use super::reservation::{reservation, Operation};
 use super::{Args, HypercallResult};
 use crate::arch::{guest_access, memory};
-use crate::domain::{self, GUEST_DOMID};
+use crate::domain::{self, build, GUEST_DOMID};
 
-/// The command is in the low bits; the rest carries a continuation.
+/// The command is in the low bits of `cmd`; the bits above carry a
+/// continuation (for reservations, the extents already done).
 const MEMOP_CMD_MASK: u64 = 0x3f;
+pub const MEMOP_EXTENT_SHIFT: u32 = 6;
+/// Machine frames per M2P extent: `XENMEM_machphys_mfn_list` names one
+/// frame per 2 MiB of the table.
+const M2P_EXTENT_FRAMES: u64 = 512;
 /// E820 type 1: usable RAM.
 const E820_RAM: u32 = 1;
 
 pub fn memory_op(Args([command, argument, ..]): Args) -> HypercallResult {
+    let start_extent = command >> MEMOP_EXTENT_SHIFT;
     match (command & MEMOP_CMD_MASK) as u32 {
-        XENMEM_increase_reservation => reservation(Operation::Increase, argument),
-        XENMEM_decrease_reservation => reservation(Operation::Decrease, argument),
-        XENMEM_populate_physmap => reservation(Operation::Populate, argument),
+        XENMEM_increase_reservation => reservation(Operation::Increase, start_extent, argument),
+        XENMEM_decrease_reservation => reservation(Operation::Decrease, start_extent, argument),
+        XENMEM_populate_physmap => reservation(Operation::Populate, start_extent, argument),
+        XENMEM_exchange => exchange(argument),
+        XENMEM_machphys_mfn_list => machphys_mfn_list(argument),
         // This one takes no continuation bits (Xen refuses them).
         XENMEM_maximum_ram_page if command >> 6 != 0 => Err(XenError::EINVAL),
         XENMEM_maximum_ram_page => Ok(memory::machine_frame_limit().saturating_sub(1)),
@@ -72,5 +81,24 @@ fn memory_map(argument: u64) -> HypercallResult {
     entry[16..].copy_from_slice(&E820_RAM.to_le_bytes());
     guest_access::write(buffer, &entry).map_err(|_| XenError::EFAULT)?;
     guest_access::write(argument, &1u32.to_le_bytes()).map_err(|_| XenError::EFAULT)?;
+    Ok(0)
+}
+
+/// `XENMEM_machphys_mfn_list`: the machine frames holding the M2P table,
+/// one per 2 MiB of it, up to `max_extents`; `nr_extents` says how many.
+fn machphys_mfn_list(argument: u64) -> HypercallResult {
+    let mut request: XenMachphysMfnList =
+        guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
+    let (first, frames) = build::m2p_frames();
+    let extents = frames.div_ceil(M2P_EXTENT_FRAMES);
+    let mut written = 0;
+    while written != request.max_extents && u64::from(written) < extents {
+        let mfn = first + u64::from(written) * M2P_EXTENT_FRAMES;
+        let slot = request.extent_start + 8 * u64::from(written);
+        guest_access::write(slot, &mfn.to_le_bytes()).map_err(|_| XenError::EFAULT)?;
+        written += 1;
+    }
+    request.nr_extents = written;
+    guest_access::write_struct(argument, &request).map_err(|_| XenError::EFAULT)?;
     Ok(0)
 }

@@ -8,6 +8,7 @@ use hypercalls::abi::xen::DOMID_SELF;
 use hypercalls::XenError;
 use hypervisor::mm::{Mfn, Owner};
 
+use super::memory::MEMOP_EXTENT_SHIFT;
 use super::HypercallResult;
 use crate::arch::{guest_access, memory};
 use crate::domain::{self, build, memory as domain_memory, GUEST_DOMID};
@@ -22,37 +23,55 @@ pub enum Operation {
     Populate,
 }
 
-pub fn reservation(operation: Operation, argument: u64) -> HypercallResult {
-    let request: XenMemoryReservation = guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
-    if request.domid != DOMID_SELF && request.domid != GUEST_DOMID {
-        return Err(XenError::ESRCH);
+/// Largest `nr_extents` whose progress still fits in a continuation (the
+/// bits of `cmd` above the command).
+const MAX_EXTENTS: u64 = (u32::MAX >> MEMOP_EXTENT_SHIFT) as u64;
+
+/// Reservation operations report progress, not errors: whatever goes wrong
+/// (an unreadable argument or list, an unknown or forbidden domain, an
+/// oversized extent, no memory) the answer is the number of extents done,
+/// counting from `start_extent`, the continuation the caller passed in
+/// `cmd`. Only a PV guest's own reservation may change.
+pub fn reservation(operation: Operation, start_extent: u64, argument: u64) -> HypercallResult {
+    let Ok(request) = guest_access::read_struct::<XenMemoryReservation>(argument) else {
+        return Ok(start_extent);
+    };
+    if request.nr_extents > MAX_EXTENTS || start_extent >= request.nr_extents {
+        return Ok(start_extent);
     }
-    // Xen answers an extent larger than the domain may ask for with
-    // "0 extents done", not an error.
+    // Domain 0 exists but a domU may not touch its memory; other ids name no domain.
+    if request.domid != DOMID_SELF && request.domid != GUEST_DOMID {
+        return Ok(start_extent);
+    }
     if request.extent_order > MAX_EXTENT_ORDER {
-        return Ok(0);
+        return Ok(start_extent);
+    }
+    let list_may_be_null = operation == Operation::Increase && request.extent_start == 0;
+    let list_bytes = 8 * (request.nr_extents - start_extent);
+    if !list_may_be_null && !guest_access::is_guest_range(request.extent_start + 8 * start_extent, list_bytes)
+    {
+        return Ok(start_extent);
     }
     let pages_per_extent = 1u64 << request.extent_order;
-    let mut done = 0;
+    let mut done = start_extent;
     while done < request.nr_extents {
-        let slot = request.extent_start + 8 * done;
-        let completed = match operation {
-            Operation::Increase => allocate_extent(pages_per_extent, None, slot),
-            Operation::Populate => {
-                let Ok(first_pfn) = guest_access::read_u64(slot) else { return Err(XenError::EFAULT) };
-                allocate_extent(pages_per_extent, Some(first_pfn), slot)
-            }
-            Operation::Decrease => {
-                let Ok(first_mfn) = guest_access::read_u64(slot) else { return Err(XenError::EFAULT) };
-                release_extent(first_mfn, pages_per_extent)
-            }
+        let slot = (!list_may_be_null).then_some(request.extent_start + 8 * done);
+        let completed = match (operation, slot) {
+            (Operation::Increase, slot) => allocate_extent(pages_per_extent, None, slot),
+            (_, None) => break,
+            (Operation::Populate, Some(slot)) => match guest_access::read_u64(slot) {
+                Ok(first_pfn) => allocate_extent(pages_per_extent, Some(first_pfn), Some(slot)),
+                Err(_) => break,
+            },
+            (Operation::Decrease, Some(slot)) => match guest_access::read_u64(slot) {
+                Ok(first_mfn) => release_extent(first_mfn, pages_per_extent),
+                Err(_) => break,
+            },
         };
-        match completed {
-            Ok(()) => done += 1,
-            // Xen reports partial success as the number of extents done.
-            Err(XenError::EFAULT) if done == 0 => return Err(XenError::EFAULT),
-            Err(_) => break,
+        if completed.is_err() {
+            break;
         }
+        done += 1;
     }
     Ok(done)
 }
@@ -60,7 +79,7 @@ pub fn reservation(operation: Operation, argument: u64) -> HypercallResult {
 /// Allocates one extent, records it for the domain and writes its first
 /// MFN back to the guest. For populate_physmap the extent backs the pfns
 /// starting at `first_pfn`.
-fn allocate_extent(pages: u64, first_pfn: Option<u64>, slot: u64) -> Result<(), XenError> {
+fn allocate_extent(pages: u64, first_pfn: Option<u64>, slot: Option<u64>) -> Result<(), XenError> {
     let within_limit = domain::with(|d| d.tot_pages + pages <= d.max_pages);
     if !within_limit {
         return Err(XenError::ENOMEM);
@@ -90,7 +109,10 @@ fn allocate_extent(pages: u64, first_pfn: Option<u64>, slot: u64) -> Result<(), 
             }
         }
     });
-    guest_access::write(slot, &first.to_le_bytes()).map_err(|_| XenError::EFAULT)
+    match slot {
+        Some(slot) => guest_access::write(slot, &first.to_le_bytes()).map_err(|_| XenError::EFAULT),
+        None => Ok(()),
+    }
 }
 
 /// Takes back an extent the guest owns and no longer uses anywhere.

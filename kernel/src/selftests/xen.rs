@@ -5,6 +5,7 @@ use hypercalls::abi::errno::XEN_ENOSYS;
 use hypercalls::abi::grant_table::{GTF_permit_access, GTF_readonly};
 use hypercalls::abi::xen::DOMID_SELF;
 use hypercalls::ops::{event_channel as evtchn_op, pv_cpu};
+use hypercalls::XenError;
 use kernel::ensure;
 use kernel::layout::PAGE_SIZE;
 use kernel::selftest::Outcome;
@@ -13,6 +14,7 @@ use x86_64::structures::paging::PageTableFlags as Flags;
 use super::{Context, SCRATCH_VA};
 use crate::arch::{memory, traps};
 use crate::mm::{frames, paging};
+use crate::platform::pv::exchange::ExchangeError;
 use crate::platform::pv::scratch::ScratchError;
 use crate::platform::xen::{self, events, grants, time};
 use crate::platform::{self, pv::PV};
@@ -369,5 +371,48 @@ pub fn grant_table(_: &mut Context) -> Outcome {
         size.is_ok_and(|size| size.nr_frames as usize * 512 >= grants::capacity()),
         "GNTTABOP_query_size disagrees: {size:?}"
     );
+    Outcome::Pass
+}
+
+/// `XENMEM_exchange` as a PV kernel uses it to get memory a 32-bit device
+/// can reach: a page mapped anywhere but the direct map is refused and
+/// keeps its frame; an unshared one gets a new frame below 4 GiB, recorded
+/// in both the p2m and Xen's M2P, and the domain's size does not change.
+pub fn memory_exchange(_: &mut Context) -> Outcome {
+    require!(on_pv());
+    const ADDRESS_BITS: u32 = 32;
+    let address = BASE + (1 << 20);
+    let Some(frame) = frames::allocate_zeroed() else {
+        return Outcome::Fail("out of frames".into());
+    };
+    let pfn = frame / PAGE_SIZE;
+    let old_mfn = PV.mmu.mfn(pfn);
+    let pages_before = hypercalls::ops::memory::current_reservation(DOMID_SELF);
+    memory::write_u64(frame, 0x5eed);
+    let aliased = paging::AddressSpace::current().map(address, frame, paging::data_flags());
+    let refused = PV.move_page_below(frame, ADDRESS_BITS);
+    let _ = paging::AddressSpace::current().unmap(address);
+    let kept = (PV.mmu.mfn(pfn), memory::read_u64(frame));
+    let moved = PV.move_page_below(frame, ADDRESS_BITS);
+    let contents = memory::read_u64(frame);
+    memory::write_u64(frame, 0xd1a);
+    let written = memory::read_u64(frame);
+    let pages_after = hypercalls::ops::memory::current_reservation(DOMID_SELF);
+    frames::free(frame);
+    ensure!(aliased.is_ok(), "could not map the page twice: {aliased:?}");
+    ensure!(
+        matches!(refused, Err(ExchangeError::Xen(XenError::EINVAL))),
+        "a page mapped twice was not refused with -EINVAL: {refused:?}"
+    );
+    ensure!(kept == (old_mfn, 0x5eed), "the refused page changed: {kept:x?}");
+    let new_mfn = match moved {
+        Ok(mfn) => mfn,
+        Err(error) => return Outcome::Fail(alloc::format!("the exchange failed: {error:?}")),
+    };
+    ensure!(Some(new_mfn) != old_mfn, "the page kept machine frame {new_mfn:#x}");
+    ensure!(new_mfn < 1 << (ADDRESS_BITS - 12), "frame {new_mfn:#x} is above 4 GiB");
+    ensure!(PV.mmu.pfn(new_mfn) == Some(pfn), "the M2P does not lead {new_mfn:#x} back to PFN {pfn:#x}");
+    ensure!(contents == 0 && written == 0xd1a, "the new frame reads {contents:#x}, then {written:#x}");
+    ensure!(pages_before == pages_after, "the domain's size changed: {pages_before:?} -> {pages_after:?}");
     Outcome::Pass
 }

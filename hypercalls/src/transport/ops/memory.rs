@@ -44,6 +44,43 @@ pub fn machphys_mapping() -> Result<XenMachphysMapping, XenError> {
     unsafe { op(XENMEM_machphys_mapping, &mut arg) }.map(|_| arg)
 }
 
+/// `XENMEM_exchange`: trades the extents `input` names (a PV guest's
+/// machine frames) for new ones, writing the new frames' numbers over
+/// `output` (which names the guest frames they will back). `address_bits`
+/// (0: no limit) caps the new frames' machine addresses. Returns how many
+/// input extents were exchanged alongside Xen's verdict: on failure some
+/// chunks may already be done.
+///
+/// # Safety
+///
+/// The input frames leave the domain: the caller must have removed every
+/// use of them (Xen refuses frames that are still mapped, but not ones the
+/// guest merely remembers), and must record the new frames in its p2m.
+pub unsafe fn exchange(
+    input: &[u64],
+    input_order: u32,
+    output: &mut [u64],
+    output_order: u32,
+    address_bits: u32,
+) -> (u64, Result<(), XenError>) {
+    let reservation = |list: u64, len: usize, order: u32, flags: u32| XenMemoryReservation {
+        extent_start: list,
+        nr_extents: len as u64,
+        extent_order: order,
+        mem_flags: flags,
+        domid: crate::abi::xen::DOMID_SELF,
+    };
+    let mut arg = XenMemoryExchange {
+        r#in: reservation(input.as_ptr() as u64, input.len(), input_order, 0),
+        out: reservation(addr_of_mut(output), output.len(), output_order, xenmemf_address_bits(address_bits)),
+        nr_exchanged: 0,
+    };
+    // SAFETY: Xen reads `input` and writes within `output`, both borrowed
+    // for the call; the frames changing hands are the caller's contract.
+    let result = unsafe { op(XENMEM_exchange, &mut arg) };
+    (arg.nr_exchanged, result.map(|_| ()))
+}
+
 /// Fills `entries` with the domain's pseudo-physical memory map; returns
 /// how many entries were written.
 pub fn memory_map(entries: &mut [E820Entry]) -> Result<usize, XenError> {

@@ -121,6 +121,12 @@ impl Mmu {
         (mfn >> 52 == 0).then_some(mfn)
     }
 
+    /// Records that `mfn` now backs `pfn` (after Xen traded frames).
+    pub fn set_mfn(&self, pfn: u64, mfn: u64) {
+        assert!(pfn < self.nr_pages(), "PFN {pfn:#x} is beyond the p2m");
+        memory::write_u64(self.p2m.load(Ordering::Relaxed) + 8 * pfn, mfn);
+    }
+
     /// The PFN `mfn` backs, if it is one of ours.
     pub fn pfn(&self, mfn: u64) -> Option<u64> {
         // SAFETY: this platform only exists under Xen PV, and MFNs come from

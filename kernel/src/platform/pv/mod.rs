@@ -11,6 +11,7 @@
 //! uses in the same place.
 
 pub mod address_space;
+pub mod exchange;
 pub mod mmu;
 pub mod raw_rings;
 pub mod scratch;
