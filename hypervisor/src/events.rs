@@ -21,7 +21,7 @@ use spin::Mutex;
 
 use crate::arch::entry::Frame;
 use crate::arch::{guest_access, memory, shared};
-use crate::domain::{self, BACKEND_DOMID, GUEST_DOMID};
+use crate::domain::{self, BACKEND_DOMID, GUEST_DOMID, NMI_VECTOR};
 use crate::{backends, exceptions, time, traps};
 
 /// How often the backends look at the console ring and the serial line
@@ -222,7 +222,29 @@ pub fn before_guest_resumes(frame: &mut Frame) {
         run_timers();
     }
     run_backends();
+    deliver_nmi(frame);
     deliver_upcall(frame);
+}
+
+/// Bounces a pending virtual NMI to the guest's handler (vector 2 of its
+/// trap table), unless one is still being handled. With no handler the
+/// NMI is lost, as on Xen. Unlike an event upcall it leaves events as
+/// they were.
+fn deliver_nmi(frame: &mut Frame) {
+    let handler = domain::with(|d| {
+        if !d.vcpu.nmi_pending || d.vcpu.nmi_masked {
+            return None;
+        }
+        d.vcpu.nmi_pending = false;
+        let handler = d.vcpu.traps[usize::from(NMI_VECTOR)].address;
+        d.vcpu.nmi_masked = handler != 0;
+        (handler != 0).then_some(handler)
+    });
+    if let Some(handler) = handler {
+        if let Err(why) = exceptions::bounce(frame, handler, None, false) {
+            traps::crash_domain(frame, why);
+        }
+    }
 }
 
 /// Bounces to the guest's event callback if an event upcall is pending and

@@ -14,6 +14,9 @@ use spin::Mutex;
 pub const GUEST_DOMID: DomId = 1;
 pub const BACKEND_DOMID: DomId = 0;
 
+/// The guest's NMI handler is its trap table's entry for vector 2.
+pub const NMI_VECTOR: u8 = 2;
+
 /// One entry of the guest's virtual IDT (`set_trap_table`).
 #[derive(Clone, Copy, Default, Debug)]
 pub struct TrapHandler {
@@ -30,7 +33,10 @@ pub struct Vcpu {
     pub event_callback: u64,
     pub failsafe_callback: u64,
     pub syscall_callback: u64,
-    pub nmi_callback: u64,
+    /// A virtual NMI waits for delivery (`VCPUOP_send_nmi`).
+    pub nmi_pending: bool,
+    /// The guest's NMI handler is running: further NMIs wait for its `iret`.
+    pub nmi_masked: bool,
     /// The kernel stack for entries from guest user mode (`stack_switch`).
     pub kernel_sp: u64,
     pub kernel_ss: u64,
@@ -56,7 +62,8 @@ impl Vcpu {
             event_callback: 0,
             failsafe_callback: 0,
             syscall_callback: 0,
-            nmi_callback: 0,
+            nmi_pending: false,
+            nmi_masked: false,
             kernel_sp: 0,
             kernel_ss: 0,
             in_kernel_mode: true,

@@ -4,6 +4,7 @@
 
 use hypercalls::abi::arch_x86::{VGCF_in_syscall, SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER};
 use hypercalls::abi::callback::*;
+use hypercalls::abi::nmi::{XENNMI_register_callback, XENNMI_unregister_callback, XenNmiCallback};
 use hypercalls::abi::xen::*;
 use hypercalls::XenError;
 use hypervisor::mm::Mfn;
@@ -12,7 +13,7 @@ use super::{Args, HypercallResult};
 use crate::arch::descriptors::{self, GUEST_CS64, GUEST_GDT_ENTRIES, GUEST_SS};
 use crate::arch::entry::Frame;
 use crate::arch::{cpu, guest_access};
-use crate::domain::{self, memory as domain_memory, TrapHandler, GUEST_DOMID};
+use crate::domain::{self, memory as domain_memory, TrapHandler, GUEST_DOMID, NMI_VECTOR};
 use crate::exceptions;
 
 /// Handler addresses must be canonical; like Xen, nothing else is checked:
@@ -96,7 +97,8 @@ fn set_callback(kind: u16, address: u64) -> HypercallResult {
             CALLBACKTYPE_event => &mut d.vcpu.event_callback,
             CALLBACKTYPE_failsafe => &mut d.vcpu.failsafe_callback,
             CALLBACKTYPE_syscall => &mut d.vcpu.syscall_callback,
-            CALLBACKTYPE_nmi => &mut d.vcpu.nmi_callback,
+            // As in Xen, the NMI callback is the trap table's vector 2.
+            CALLBACKTYPE_nmi => &mut d.vcpu.traps[usize::from(NMI_VECTOR)].address,
             // The 32-bit entry points are accepted as Xen does; they are
             // never used, since this hypervisor runs no 32-bit user code.
             CALLBACKTYPE_syscall32 | CALLBACKTYPE_sysenter => return Ok(()),
@@ -137,7 +139,12 @@ pub fn iret(frame: &mut Frame) -> HypercallResult {
         frame.r11 = r11;
         frame.rcx = rcx;
     }
-    domain::with(|d| exceptions::set_upcall_mask(d, rflags & (1 << 9) == 0));
+    domain::with(|d| {
+        exceptions::set_upcall_mask(d, rflags & (1 << 9) == 0);
+        // Returning from any handler ends an NMI in progress (Xen's
+        // async_exception_cleanup), so the next one may be delivered.
+        d.vcpu.nmi_masked = false;
+    });
     Ok(rax)
 }
 
@@ -244,4 +251,23 @@ pub fn update_descriptor(Args([machine_address, descriptor, ..]): Args) -> Hyper
         descriptors::set_guest_descriptor(page * 512 + index, descriptor);
     }
     Ok(0)
+}
+
+/// `nmi_op(cmd, arg)`: the older way to name the NMI handler, which is
+/// the same slot as `CALLBACKTYPE_nmi` and vector 2 of the trap table.
+pub fn nmi_op(Args([command, argument, ..]): Args) -> HypercallResult {
+    match command as u32 {
+        XENNMI_register_callback => {
+            let callback: XenNmiCallback =
+                guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
+            let address = guest_code_address(callback.handler_address)?;
+            domain::with(|d| d.vcpu.traps[usize::from(NMI_VECTOR)].address = address);
+            Ok(0)
+        }
+        XENNMI_unregister_callback => {
+            domain::with(|d| d.vcpu.traps[usize::from(NMI_VECTOR)].address = 0);
+            Ok(0)
+        }
+        _ => Err(XenError::ENOSYS),
+    }
 }

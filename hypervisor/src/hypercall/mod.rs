@@ -3,9 +3,11 @@
 //! in %rax, a negative Xen errno on failure. Unknown numbers get -ENOSYS.
 
 mod console;
+mod control;
 mod cpu;
 mod debugreg;
 mod event_channel;
+mod exchange;
 mod grant_table;
 mod memory;
 mod mm;
@@ -73,6 +75,11 @@ fn call(number: u64, args: Args, frame: &mut Frame) -> HypercallResult {
         __HYPERVISOR_vcpu_op => vcpu::vcpu_op(args),
         __HYPERVISOR_grant_table_op => grant_table::grant_table_op(args),
         __HYPERVISOR_set_timer_op => timer::set_timer_op(args),
+        __HYPERVISOR_nmi_op => cpu::nmi_op(args),
+        __HYPERVISOR_physdev_op_compat => physdev::physdev_op_compat(args),
+        __HYPERVISOR_platform_op => control::platform_op(args),
+        __HYPERVISOR_sysctl => control::sysctl(args),
+        __HYPERVISOR_domctl => control::domctl(args),
         _ => Err(XenError::ENOSYS),
     }
 }

@@ -43,3 +43,17 @@ pub fn physdev_op(Args([command, argument, ..]): Args) -> HypercallResult {
         _ => Err(XenError::ENOSYS),
     }
 }
+
+/// Size of the pre-3.2 `struct physdev_op`: the command, then the argument
+/// union at offset 8 (its members hold 64-bit fields), 16 bytes long.
+const PHYSDEV_OP_COMPAT_SIZE: usize = 24;
+const PHYSDEV_OP_COMPAT_UNION: u64 = 8;
+
+/// `physdev_op_compat(op)`: the whole old-style structure is read first,
+/// then the command runs as `physdev_op` on the union inside it.
+pub fn physdev_op_compat(Args([op, ..]): Args) -> HypercallResult {
+    let mut raw = [0u8; PHYSDEV_OP_COMPAT_SIZE];
+    crate::arch::guest_access::read(op, &mut raw).map_err(|_| XenError::EFAULT)?;
+    let command = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
+    physdev_op(Args([u64::from(command), op + PHYSDEV_OP_COMPAT_UNION, 0, 0, 0]))
+}

@@ -12,7 +12,7 @@ use hypervisor::services::ports::MAX_VCPUS;
 use super::{Args, HypercallResult};
 use crate::arch::guest_access;
 use crate::arch::memory::PAGE_SIZE;
-use crate::{events, time};
+use crate::{domain, events, time};
 
 fn read<T: Copy + Default>(address: u64) -> Result<T, XenError> {
     guest_access::read_struct(address).map_err(|_| XenError::EFAULT)
@@ -75,6 +75,13 @@ pub fn vcpu_op(Args([command, vcpu, argument, ..]): Args) -> HypercallResult {
             events::register_time_area(area.addr);
             Ok(0)
         }
+        // Delivered on the way back to the guest if it has an NMI handler,
+        // dropped if not; the argument must be null.
+        VCPUOP_send_nmi if argument != 0 => Err(XenError::EINVAL),
+        VCPUOP_send_nmi => {
+            domain::with(|d| d.vcpu.nmi_pending = true);
+            Ok(0)
+        }
         // Only a hardware domain's pinned vCPUs have a physical id.
         VCPUOP_get_physid => Err(XenError::EINVAL),
         _ => Err(XenError::ENOSYS),
@@ -93,14 +100,14 @@ fn check_area<T>(address: u64) -> Result<(), XenError> {
 }
 
 /// `VCPUOP_register_vcpu_info`: moves vcpu_info into a guest frame, once.
-/// The offset must leave the whole structure in the frame (and, here, be
-/// 8-byte aligned, which the structure's 64-bit fields need); the frame
+/// The offset must leave the whole structure in the frame and keep its
+/// 64-bit fields aligned (else -ENXIO, as Xen's map_vcpu_info); the frame
 /// must be the guest's ordinary memory, which the hypervisor then holds.
 fn register_vcpu_info(request: VcpuRegisterVcpuInfo) -> HypercallResult {
     let size = size_of::<VcpuInfo>() as u64;
     let offset = u64::from(request.offset);
     if offset > PAGE_SIZE - size || offset % 8 != 0 {
-        return Err(XenError::EINVAL);
+        return Err(XenError::ENXIO);
     }
     if events::with(|state, _| state.vcpu_info_frame().is_some()) {
         return Err(XenError::EINVAL);

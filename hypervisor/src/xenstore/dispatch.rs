@@ -9,7 +9,7 @@ use drivers::xenstore::wire::{self, Permission, WireError, HEADER_LEN};
 use hypercalls::abi::io::xs_wire::*;
 use hypercalls::abi::xen::{DomId, DOMID_SELF};
 
-use super::errors::{E2BIG, EACCES, EAGAIN, EBUSY, EEXIST, EINVAL, ENOENT, ENOSPC};
+use super::errors::{E2BIG, EACCES, EAGAIN, EBUSY, EEXIST, EINVAL, ENOENT, ENOSPC, ENOSYS};
 use super::ops;
 use super::path;
 use super::perms::{Caller, Want};
@@ -142,7 +142,9 @@ impl Xenstore {
             }
             // Toolstack-only operations.
             XS_CONTROL | XS_INTRODUCE | XS_RELEASE | XS_RESUME | XS_SET_TARGET => Err(EACCES),
-            _ => Err(EINVAL),
+            // Types a client never sends (XS_WATCH_EVENT, XS_ERROR) and
+            // numbers that are no type at all: xenstored has no handler.
+            _ => Err(ENOSYS),
         }
     }
 

@@ -16,6 +16,7 @@ pub const EAGAIN: XsdError = entry(XEN_EAGAIN, "EAGAIN");
 pub const EBUSY: XsdError = entry(XEN_EBUSY, "EBUSY");
 pub const E2BIG: XsdError = entry(XEN_E2BIG, "E2BIG");
 pub const EPERM: XsdError = entry(XEN_EPERM, "EPERM");
+pub const ENOSYS: XsdError = entry(XEN_ENOSYS, "ENOSYS");
 
 #[cfg(test)]
 mod tests {
@@ -24,7 +25,7 @@ mod tests {
 
     #[test]
     fn every_error_is_in_xens_table() {
-        for error in [EINVAL, EACCES, EEXIST, ENOENT, ENOSPC, EAGAIN, EBUSY, E2BIG, EPERM] {
+        for error in [EINVAL, EACCES, EEXIST, ENOENT, ENOSPC, EAGAIN, EBUSY, E2BIG, EPERM, ENOSYS] {
             assert!(XSD_ERRORS.contains(&error), "{error:?}");
         }
     }

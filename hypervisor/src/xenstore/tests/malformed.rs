@@ -21,6 +21,16 @@ fn a_truncated_header_gets_einval() {
 }
 
 #[test]
+fn a_type_with_no_handler_gets_enosys() {
+    let mut xs = store();
+    for (req_id, msg_type) in [(7, 9999), (8, XS_WATCH_EVENT), (9, XS_ERROR)] {
+        let request = wire::encode_vec(msg_type, req_id, 0, b"").unwrap();
+        let (header, error) = only_error(xs.handle_request(&request));
+        assert_eq!((header.req_id, error.as_str()), (req_id, "ENOSYS"), "type {msg_type}");
+    }
+}
+
+#[test]
 fn a_length_that_disagrees_with_the_payload_gets_einval() {
     let mut xs = store();
     let mut request = wire::encode_vec(XS_READ, 5, 0, b"name\0").unwrap();
