@@ -5,6 +5,7 @@
 use crate::arch::entry::Frame;
 use crate::arch::{cpu, guest_access};
 use crate::domain::{self, Domain};
+use crate::ldt::LdtFault;
 use crate::traps::crash_domain;
 
 pub const PAGE_FAULT: u64 = 14;
@@ -17,6 +18,9 @@ fn has_error_code(vector: u64) -> bool {
 
 const INVALID_OPCODE: u64 = 6;
 const GENERAL_PROTECTION: u64 = 13;
+/// Selector error-code bits: the selector indexes the IDT / the LDT.
+const SELECTOR_IN_IDT: u64 = 1 << 1;
+const SELECTOR_IN_LDT: u64 = 1 << 2;
 
 pub fn guest_exception(frame: &mut Frame) {
     let vector = frame.vector;
@@ -25,6 +29,19 @@ pub fn guest_exception(frame: &mut Frame) {
             if crate::emulate::privileged_instruction(frame) || software_interrupt(frame) =>
         {
             return;
+        }
+        GENERAL_PROTECTION if frame.error_code & (SELECTOR_IN_IDT | SELECTOR_IN_LDT) == SELECTOR_IN_LDT => {
+            match crate::ldt::fault((frame.error_code >> 3) as usize) {
+                LdtFault::Taken => return,
+                // As on Xen: a page fault at the LDT page's linear address,
+                // as if the CPU had read the descriptor there itself.
+                LdtFault::PageFault(address) => {
+                    frame.vector = PAGE_FAULT;
+                    frame.error_code = 0;
+                    domain::with(|d| set_guest_cr2(d, address));
+                }
+                LdtFault::NotOurs => {}
+            }
         }
         PAGE_FAULT => {
             let cr2 = cpu::read_cr2();

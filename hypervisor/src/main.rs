@@ -34,6 +34,8 @@ mod exceptions;
 #[cfg(target_os = "none")]
 mod hypercall;
 #[cfg(target_os = "none")]
+mod ldt;
+#[cfg(target_os = "none")]
 mod time;
 #[cfg(target_os = "none")]
 mod traps;

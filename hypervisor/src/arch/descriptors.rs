@@ -9,6 +9,7 @@
 //! | 0xe02b   | FLAT_RING3_DS32 = FLAT_RING3_SS64 = FLAT_KERNEL_SS |
 //! | 0xe033   | FLAT_RING3_CS64 = FLAT_KERNEL_CS = FLAT_USER_CS   |
 //! | 0xe040   | TSS                                         |
+//! | 0xe050   | the guest's LDT (`MMUEXT_SET_LDT`)          |
 //!
 //! Entries below 0xe000 (the first 14 pages) belong to the guest's own GDT
 //! (`set_gdt`). SYSCALL enters at 0xe008 and SYSRET returns to 0xe033 /
@@ -32,6 +33,7 @@ pub const GUEST_CS32: u16 = 0xe023;
 pub const GUEST_SS: u16 = 0xe02b;
 pub const GUEST_CS64: u16 = 0xe033;
 const TSS_SELECTOR: u16 = 0xe040;
+const LDT_SELECTOR: u16 = 0xe050;
 
 /// Entries a guest may fill with `set_gdt` (Xen's FIRST_RESERVED_GDT_ENTRY).
 pub const GUEST_GDT_ENTRIES: usize = 14 * 512;
@@ -43,10 +45,20 @@ const IST_STACK_SIZE: usize = 16 * 1024;
 #[repr(C, align(4096))]
 struct Gdt([u64; GDT_ENTRIES]);
 
+/// The largest LDT a guest may have (`MMUEXT_SET_LDT`).
+pub const MAX_LDT_ENTRIES: usize = 8192;
+
+/// The hypervisor's copy of the guest's LDT: validated descriptors copied
+/// in page by page as the guest's LDT pages are taken; the rest are zero
+/// (not present), so using them faults and lets the hypervisor fetch them.
+#[repr(C, align(4096))]
+struct Ldt([u64; MAX_LDT_ENTRIES]);
+
 #[repr(align(16))]
 struct IstStack([u8; IST_STACK_SIZE]);
 
 static GDT: spin::Mutex<Gdt> = spin::Mutex::new(Gdt([0; GDT_ENTRIES]));
+static LDT: spin::Mutex<Ldt> = spin::Mutex::new(Ldt([0; MAX_LDT_ENTRIES]));
 static TSS: spin::Once<TaskStateSegment> = spin::Once::new();
 static DOUBLE_FAULT_STACK: spin::Mutex<IstStack> = spin::Mutex::new(IstStack([0; IST_STACK_SIZE]));
 
@@ -150,5 +162,50 @@ pub fn load_guest_descriptors(descriptors: &[u64]) {
 pub fn set_guest_descriptor(index: usize, descriptor: u64) {
     if index < GUEST_GDT_ENTRIES {
         GDT.lock().0[index] = descriptor;
+    }
+}
+
+/// Makes the CPU's LDT `entries` descriptors long, all empty until filled
+/// with [`set_guest_ldt_descriptors`]; 0 entries unloads it.
+pub fn load_guest_ldt(entries: usize) {
+    let entries = entries.min(MAX_LDT_ENTRIES);
+    let mut ldt = LDT.lock();
+    ldt.0.fill(0);
+    if entries == 0 {
+        // SAFETY: a null selector leaves the CPU without an LDT, which
+        // nothing in the hypervisor uses.
+        unsafe { core::arch::asm!("lldt {0:x}", in(reg) 0u16, options(nostack, preserves_flags)) };
+        return;
+    }
+    let base = ldt.0.as_ptr() as u64;
+    let limit = (entries * 8 - 1) as u64;
+    let mut gdt = GDT.lock();
+    let slot = usize::from(LDT_SELECTOR >> 3);
+    // A 16-byte system descriptor, type 2 (LDT), present, DPL 0.
+    gdt.0[slot] = (limit & 0xffff)
+        | ((base & 0xff_ffff) << 16)
+        | (0x82 << 40)
+        | (((limit >> 16) & 0xf) << 48)
+        | (((base >> 24) & 0xff) << 56);
+    gdt.0[slot + 1] = base >> 32;
+    // SAFETY: the selector names the LDT descriptor just written, for a
+    // static table whose entries are validated guest descriptors or zero.
+    unsafe { core::arch::asm!("lldt {0:x}", in(reg) LDT_SELECTOR, options(nostack, preserves_flags)) };
+}
+
+/// Copies validated descriptors into the live LDT from entry `first` on.
+pub fn set_guest_ldt_descriptors(first: usize, descriptors: &[u64]) {
+    let mut ldt = LDT.lock();
+    if let Some(slots) = ldt.0.get_mut(first..first + descriptors.len()) {
+        slots.copy_from_slice(descriptors);
+    }
+}
+
+/// Empties the LDT's entries from `first` on, for `count` entries.
+pub fn clear_guest_ldt_descriptors(first: usize, count: usize) {
+    let mut ldt = LDT.lock();
+    let end = (first + count).min(MAX_LDT_ENTRIES);
+    if first < end {
+        ldt.0[first..end].fill(0);
     }
 }

@@ -38,9 +38,20 @@ const FIRST_MIB_FRAMES: u64 = 0x100;
 static STATE: Mutex<Option<MemoryState>> = Mutex::new(None);
 
 /// Runs `f` with the frame table, the vCPU's base tables and machine memory.
+///
+/// If `f` removed a mapping of a descriptor page in use, the vCPU's LDT
+/// pages are let go afterwards, as Xen does (see `crate::ldt`).
 pub fn with<R>(f: impl FnOnce(&mut MemoryState, &mut MachineMemory) -> R) -> R {
     let mut guard = STATE.lock();
-    f(guard.as_mut().expect("frame table not set up"), &mut MachineMemory)
+    let state = guard.as_mut().expect("frame table not set up");
+    let result = f(state, &mut MachineMemory);
+    if state.frames.take_ldt_invalidation() && state.bases.release_ldt(&mut state.frames, &mut MachineMemory)
+    {
+        let (_, entries) = state.bases.ldt();
+        drop(guard);
+        crate::ldt::pages_released(entries);
+    }
+    result
 }
 
 /// Creates the frame table for machine frames below `max_mfn`: every frame

@@ -183,15 +183,8 @@ fn one_extended_op(command: u32, arg1: u64, arg2: u64) -> Result<(), XenError> {
         MMUEXT_FLUSH_CACHE_GLOBAL => Err(XenError::EINVAL),
         // Superpage accounting is not offered (Xen's default for PV).
         MMUEXT_MARK_SUPER | MMUEXT_UNMARK_SUPER => Err(XenError::EOPNOTSUPP),
-        MMUEXT_SET_LDT => {
-            // Only an empty LDT is supported: 64-bit PV kernels do not need
-            // one, and mapping guest LDT frames is not implemented.
-            if arg2 == 0 {
-                Ok(())
-            } else {
-                Err(XenError::EINVAL)
-            }
-        }
+        // `nr_ents` is an unsigned int in a union with 64-bit members.
+        MMUEXT_SET_LDT => crate::ldt::set_ldt(arg1, arg2 as u32),
         MMUEXT_CLEAR_PAGE => with_writable_frame(arg1, memory::zero_frame),
         MMUEXT_COPY_PAGE => {
             let source = Mfn(arg2);
@@ -268,7 +261,7 @@ pub fn update_va_mapping_otherdomain(Args([address, value, flags, domid, _]): Ar
 
 /// The L1 table and index mapping `address` under `root`, if the walk
 /// reaches an L1 (no superpages exist in a validated PV address space).
-pub(super) fn l1_slot(root: u64, address: u64) -> Option<(Mfn, usize)> {
+pub fn l1_slot(root: u64, address: u64) -> Option<(Mfn, usize)> {
     let mut table = root;
     for level in (2..=4u32).rev() {
         let index = (address >> (12 + 9 * (level - 1))) & 511;

@@ -23,6 +23,7 @@ use hypercalls::abi::xen::*;
 use hypercalls::XenError;
 
 use crate::arch::entry::Frame;
+pub use mm::l1_slot;
 
 /// What a hypercall handler returns: a value for %rax or a Xen error.
 pub type HypercallResult = Result<u64, XenError>;

@@ -54,6 +54,9 @@ pub enum MmError {
     BadDescriptor { mfn: Mfn, index: usize },
     /// More GDT entries than the guest may use. `EINVAL`.
     TooManyGdtEntries(usize),
+    /// `MMUEXT_SET_LDT` with an unaligned base or more than 8192 entries,
+    /// or an LDT page that is not part of the LDT. `EINVAL`.
+    BadLdt { base: u64, entries: usize },
     /// `MMU_NORMAL_PT_UPDATE` of a frame whose type forbids guest writes
     /// (descriptor table, read-only shared frame). `EINVAL`.
     NotUpdatable(Mfn),
@@ -84,6 +87,7 @@ impl MmError {
             | MmError::NotValidated(_)
             | MmError::BadDescriptor { .. }
             | MmError::TooManyGdtEntries(_)
+            | MmError::BadLdt { .. }
             | MmError::NotUpdatable(_)
             | MmError::NoRootTable => errno::EINVAL,
         }
@@ -126,6 +130,7 @@ impl fmt::Display for MmError {
                 write!(f, "mfn {:#x}: bad descriptor {index}", mfn.0)
             }
             MmError::TooManyGdtEntries(n) => write!(f, "{n} GDT entries is too many"),
+            MmError::BadLdt { base, entries } => write!(f, "no LDT of {entries} entries at {base:#x}"),
             MmError::NotUpdatable(mfn) => write!(f, "mfn {:#x} cannot be updated", mfn.0),
             MmError::NoRootTable => write!(f, "initial page tables need exactly one L4"),
             MmError::FrameInUse(mfn) => write!(f, "mfn {:#x} is in use", mfn.0),

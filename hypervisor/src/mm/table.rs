@@ -13,6 +13,9 @@ pub struct FrameTable<'a> {
     pub(in crate::mm) frames: &'a mut [FrameInfo],
     hypervisor_l4: [u64; HYPERVISOR_L4_SLOT_COUNT],
     pub(in crate::mm) cache_attrs_permitted: bool,
+    /// A read-only mapping of a descriptor page in use went away, so any
+    /// vCPU's LDT pages must be let go (see [`Self::take_ldt_invalidation`]).
+    pub(in crate::mm) ldt_invalidation: bool,
 }
 
 impl<'a> FrameTable<'a> {
@@ -20,7 +23,20 @@ impl<'a> FrameTable<'a> {
     /// entries start empty and cache attributes are refused, as for an
     /// unprivileged Xen domain.
     pub fn new(frames: &'a mut [FrameInfo]) -> Self {
-        FrameTable { frames, hypervisor_l4: [0; HYPERVISOR_L4_SLOT_COUNT], cache_attrs_permitted: false }
+        FrameTable {
+            frames,
+            hypervisor_l4: [0; HYPERVISOR_L4_SLOT_COUNT],
+            cache_attrs_permitted: false,
+            ldt_invalidation: false,
+        }
+    }
+
+    /// Whether a mapping of a descriptor page in use was removed since the
+    /// last call. Xen then drops every vCPU's LDT pages (they are taken
+    /// again on next use), so that the guest can unmap an LDT page and map
+    /// it writable without first changing its LDT.
+    pub fn take_ldt_invalidation(&mut self) -> bool {
+        core::mem::take(&mut self.ldt_invalidation)
     }
 
     /// Number of frames covered.

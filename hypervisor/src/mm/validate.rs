@@ -200,6 +200,11 @@ impl FrameTable<'_> {
         if level == Level::L1 {
             if pte::is_writable(entry) {
                 self.put_page_type(mem, target);
+            } else if self
+                .frame(target)
+                .is_some_and(|frame| frame.page_type == PageType::SegDesc && frame.type_count != 0)
+            {
+                self.ldt_invalidation = true;
             }
             self.put_page(target);
         } else if target != table {

@@ -1,11 +1,17 @@
 //! The page-table and descriptor-table references a vCPU holds: its kernel
-//! and user base pointers (`%cr3` values) and its GDT frames.
+//! and user base pointers (`%cr3` values), its GDT frames and the frames of
+//! its LDT that are in use.
 
 use super::table::FrameTable;
 use super::{DomainId, FrameMemory, Level, Mfn, MmError, PageType, FIRST_RESERVED_GDT_ENTRY};
 
 /// GDT frames a guest may supply (`FIRST_RESERVED_GDT_PAGE`).
 pub const MAX_GDT_FRAMES: usize = FIRST_RESERVED_GDT_ENTRY / 512;
+
+/// Entries an LDT may have (`MMUEXT_SET_LDT` refuses more).
+pub const MAX_LDT_ENTRIES: usize = 8192;
+/// Frames the largest LDT spans.
+pub const MAX_LDT_FRAMES: usize = MAX_LDT_ENTRIES / 512;
 
 /// What one vCPU keeps referenced. Each base holds a general reference and
 /// an L4 type reference, so a base table stays valid even when unpinned.
@@ -15,6 +21,10 @@ pub struct VcpuPageTables {
     user_base: Option<Mfn>,
     gdt_frames: [Option<Mfn>; MAX_GDT_FRAMES],
     gdt_entries: usize,
+    ldt_base: u64,
+    ldt_entries: usize,
+    /// The LDT's pages that have been taken as descriptor pages so far.
+    ldt_frames: [Option<Mfn>; MAX_LDT_FRAMES],
 }
 
 impl VcpuPageTables {
@@ -25,6 +35,9 @@ impl VcpuPageTables {
             user_base: None,
             gdt_frames: [None; MAX_GDT_FRAMES],
             gdt_entries: 0,
+            ldt_base: 0,
+            ldt_entries: 0,
+            ldt_frames: [None; MAX_LDT_FRAMES],
         }
     }
 
@@ -46,6 +59,80 @@ impl VcpuPageTables {
     /// The number of GDT entries the guest set.
     pub const fn gdt_entries(&self) -> usize {
         self.gdt_entries
+    }
+
+    /// The LDT's linear address and number of entries (0: no LDT).
+    pub const fn ldt(&self) -> (u64, usize) {
+        (self.ldt_base, self.ldt_entries)
+    }
+
+    /// The LDT pages in use: (page index within the LDT, frame).
+    pub fn ldt_frames(&self) -> impl Iterator<Item = (usize, Mfn)> + '_ {
+        self.ldt_frames.iter().enumerate().filter_map(|(page, frame)| frame.map(|mfn| (page, mfn)))
+    }
+
+    /// `MMUEXT_SET_LDT`: the LDT now lies at linear address `base` with
+    /// `entries` descriptors (none when 0). Only the arguments are checked
+    /// here: as in Xen, the pages behind `base` are taken one by one with
+    /// [`map_ldt_frame`](Self::map_ldt_frame) when the LDT is used. The old
+    /// LDT's frames are released; returns whether any were held.
+    pub fn set_ldt<M: FrameMemory + ?Sized>(
+        &mut self,
+        frames: &mut FrameTable<'_>,
+        mem: &mut M,
+        base: u64,
+        entries: usize,
+    ) -> Result<bool, MmError> {
+        let base = if entries == 0 { 0 } else { base };
+        if base % 4096 != 0 || entries > MAX_LDT_ENTRIES {
+            return Err(MmError::BadLdt { base, entries });
+        }
+        if (base, entries) == (self.ldt_base, self.ldt_entries) {
+            return Ok(false);
+        }
+        let released = self.release_ldt(frames, mem);
+        self.ldt_base = base;
+        self.ldt_entries = entries;
+        Ok(released)
+    }
+
+    /// Takes `mfn`, the frame the guest maps at page `page` of its LDT, as a
+    /// descriptor page (Xen's `pv_map_ldt_shadow_page`): it must be the
+    /// domain's and hold only safe descriptors, and cannot be mapped
+    /// writable until the LDT changes. Taking a page twice is a no-op.
+    pub fn map_ldt_frame<M: FrameMemory + ?Sized>(
+        &mut self,
+        frames: &mut FrameTable<'_>,
+        mem: &mut M,
+        domain: DomainId,
+        page: usize,
+        mfn: Mfn,
+    ) -> Result<(), MmError> {
+        if page >= self.ldt_entries.div_ceil(512) {
+            return Err(MmError::BadLdt { base: self.ldt_base, entries: self.ldt_entries });
+        }
+        match self.ldt_frames[page] {
+            Some(held) if held == mfn => Ok(()),
+            Some(_) => Err(MmError::BadLdt { base: self.ldt_base, entries: self.ldt_entries }),
+            None => {
+                frames.get_segdesc_frame(mem, domain, mfn)?;
+                self.ldt_frames[page] = Some(mfn);
+                Ok(())
+            }
+        }
+    }
+
+    /// Lets go of the LDT pages taken so far, keeping the LDT itself (Xen's
+    /// `pv_destroy_ldt`); returns whether any were held.
+    pub fn release_ldt<M: FrameMemory + ?Sized>(&mut self, frames: &mut FrameTable<'_>, mem: &mut M) -> bool {
+        let mut released = false;
+        for slot in &mut self.ldt_frames {
+            if let Some(mfn) = slot.take() {
+                frames.put_segdesc_frame(mem, mfn);
+                released = true;
+            }
+        }
+        released
     }
 
     /// `MMUEXT_NEW_BASEPTR`: switches the kernel base to the L4 `mfn`,
@@ -134,6 +221,9 @@ impl VcpuPageTables {
             frames.put_page_and_type(mem, base);
         }
         self.release_gdt(frames, mem);
+        self.release_ldt(frames, mem);
+        self.ldt_base = 0;
+        self.ldt_entries = 0;
     }
 
     fn release_gdt<M: FrameMemory + ?Sized>(&mut self, frames: &mut FrameTable<'_>, mem: &mut M) {

@@ -129,10 +129,20 @@ global_asm!(
         ret
     4:  mov $1, %eax
         ret
+
+    /* probe_load_es(selector) -> 0 if %es took it, 1 if the load faulted. */
+    .global probe_load_es
+    probe_load_es:
+    5:  mov %di, %es
+        xor %eax, %eax
+        ret
+    6:  mov $1, %eax
+        ret
     .popsection
     .pushsection .extable, "a", @progbits
     .quad 1b, 2b
     .quad 3b, 4b
+    .quad 5b, 6b
     .popsection
     "#,
     handler = sym exception_entry,
@@ -145,6 +155,7 @@ extern "C" {
     static __extable_end: [u64; 0];
     fn probe_read_u64(address: u64, out: *mut u64) -> u64;
     fn probe_write_u64(address: u64, value: u64) -> u64;
+    fn probe_load_es(selector: u16) -> u64;
 }
 
 extern "C" fn exception_entry(frame: &mut TrapFrame) {
@@ -256,4 +267,12 @@ pub fn probe_read(address: u64) -> Option<u64> {
     // SAFETY: probe_read_u64 writes only to `value`; a fault on `address` is
     // recovered through the fixup table.
     (unsafe { probe_read_u64(address, &mut value) } == 0).then_some(value)
+}
+
+/// Loads `selector` into %es, reporting whether the CPU accepted it (a
+/// #GP or #NP is caught by the fixup table). 64-bit code ignores %es, so
+/// the kernel is unaffected either way; callers put back the null selector.
+pub fn load_es(selector: u16) -> bool {
+    // SAFETY: only %es changes, and no kernel code depends on it in long mode.
+    (unsafe { probe_load_es(selector) }) == 0
 }

@@ -416,3 +416,40 @@ pub fn memory_exchange(_: &mut Context) -> Outcome {
     ensure!(pages_before == pages_after, "the domain's size changed: {pages_before:?} -> {pages_after:?}");
     Outcome::Pass
 }
+
+/// `MMUEXT_SET_LDT`: a read-only page holding a ring-3 data segment
+/// becomes the LDT, and its selector loads; an empty descriptor and one
+/// beyond the LDT's length do not. Without the LDT, the selector fails too.
+pub fn ldt(_: &mut Context) -> Outcome {
+    require!(on_pv());
+    /// Flat 32-bit data, DPL 3: what a user program's LDT would hold.
+    const USER_DATA: u64 = 0x00cf_f300_0000_ffff;
+    const SELECTOR: u16 = 1 << 3 | 1 << 2 | 3;
+    let address = BASE + (3 << 20);
+    let Some(frame) = frames::allocate_zeroed() else {
+        return Outcome::Fail("out of frames".into());
+    };
+    memory::write_u64(frame + 8, USER_DATA);
+    let space = paging::AddressSpace::current();
+    let read_only = paging::data_flags() - Flags::WRITABLE;
+    let alias = memory::phys_to_virt(frame);
+    let protected = space.protect(alias, read_only).and_then(|()| space.map(address, frame, read_only));
+    let before = traps::load_es(SELECTOR);
+    let set = PV.mmu.set_ldt(address, 2);
+    let loaded = traps::load_es(SELECTOR);
+    let empty = traps::load_es(SELECTOR - 8);
+    let beyond = traps::load_es(SELECTOR + 8);
+    traps::load_es(0);
+    let cleared = PV.mmu.set_ldt(0, 0);
+    let after = traps::load_es(SELECTOR);
+    traps::load_es(0);
+    let _ = space.unmap(address);
+    let _ = space.protect(alias, paging::data_flags());
+    frames::free(frame);
+    ensure!(protected.is_ok(), "could not map the LDT page read-only: {protected:?}");
+    ensure!(set.is_ok() && cleared.is_ok(), "MMUEXT_SET_LDT failed: {set:?}, {cleared:?}");
+    ensure!(!before && !after, "the selector loaded with no LDT ({before}, {after})");
+    ensure!(loaded, "the LDT's data segment did not load");
+    ensure!(!empty && !beyond, "an empty or out-of-range LDT entry loaded ({empty}, {beyond})");
+    Outcome::Pass
+}

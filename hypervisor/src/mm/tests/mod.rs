@@ -127,6 +127,7 @@ impl Harness {
         external.extend(self.vcpu.kernel_base().map(ExternalRef::Base));
         external.extend(self.vcpu.user_base().map(ExternalRef::Base));
         external.extend(self.vcpu.gdt_frames().map(ExternalRef::SegDesc));
+        external.extend(self.vcpu.ldt_frames().map(|(_, mfn)| ExternalRef::SegDesc(mfn)));
         let mut scratch = vec![AuditScratch::default(); FRAMES];
         if let Err(failure) = self.ft.audit(&self.mem[..], &mut scratch, &external) {
             panic!("audit failed: {failure:?}");

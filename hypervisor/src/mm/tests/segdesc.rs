@@ -113,3 +113,74 @@ fn update_descriptor_checks_and_fixes_what_it_writes() {
     );
     h.audit(&[]);
 }
+
+#[test]
+fn ldt_pages_are_taken_as_used_and_released_when_the_ldt_changes() {
+    let mut h = Harness::new();
+    let [first, second, bad] = [0, 1, 2].map(dom_frame);
+    let base = 0x7000_0000;
+    assert_eq!(h.vcpu.set_ldt(&mut h.ft, &mut h.mem[..], base, 1024), Ok(false));
+    assert_eq!(h.vcpu.ldt(), (base, 1024));
+    h.set(first, 7, code_segment(0));
+    h.vcpu.map_ldt_frame(&mut h.ft, &mut h.mem[..], DOM, 0, first).unwrap();
+    assert_eq!(h.get(first, 7), code_segment(3), "descriptors are fixed up as in a GDT");
+    // Taking the same page again holds nothing more; another frame there is refused.
+    h.vcpu.map_ldt_frame(&mut h.ft, &mut h.mem[..], DOM, 0, first).unwrap();
+    assert_eq!(h.counts(first), (1, 1));
+    assert!(h.vcpu.map_ldt_frame(&mut h.ft, &mut h.mem[..], DOM, 0, second).is_err());
+    // Pages beyond the LDT, unsafe descriptors and foreign frames are refused.
+    assert!(h.vcpu.map_ldt_frame(&mut h.ft, &mut h.mem[..], DOM, 2, second).is_err());
+    h.set(bad, 9, TSS_DESCRIPTOR);
+    assert_eq!(
+        h.vcpu.map_ldt_frame(&mut h.ft, &mut h.mem[..], DOM, 1, bad),
+        Err(MmError::BadDescriptor { mfn: bad, index: 9 })
+    );
+    assert!(h.vcpu.map_ldt_frame(&mut h.ft, &mut h.mem[..], DOM, 1, HYP).is_err());
+    h.vcpu.map_ldt_frame(&mut h.ft, &mut h.mem[..], DOM, 1, second).unwrap();
+    // In use, an LDT page cannot be mapped writable.
+    let l1 = dom_frame(3);
+    h.pin(l1, Level::L1).unwrap();
+    assert_eq!(h.update(l1, 0, entry(first, WR)), Err(MmError::WritableMappingRefused(first)));
+    h.audit(&[]);
+    // The same LDT again changes nothing; a new one releases the pages.
+    assert_eq!(h.vcpu.set_ldt(&mut h.ft, &mut h.mem[..], base, 1024), Ok(false));
+    assert_eq!(h.vcpu.set_ldt(&mut h.ft, &mut h.mem[..], base, 0), Ok(true));
+    assert_eq!(h.vcpu.ldt(), (0, 0));
+    assert_eq!((h.counts(first), h.counts(second)), ((0, 0), (0, 0)));
+    h.update(l1, 0, entry(first, WR)).unwrap();
+    h.update(l1, 0, 0).unwrap();
+    h.audit(&[]);
+}
+
+#[test]
+fn set_ldt_refuses_what_xen_refuses() {
+    let mut h = Harness::new();
+    for (base, entries) in [(0x7000_0010, 1), (0x7000_0000, 8193)] {
+        let err = h.vcpu.set_ldt(&mut h.ft, &mut h.mem[..], base, entries).unwrap_err();
+        assert_eq!(err.xen_errno(), errno::EINVAL, "{base:#x} {entries}");
+    }
+    // With no entries the base does not matter.
+    assert_eq!(h.vcpu.set_ldt(&mut h.ft, &mut h.mem[..], 0x7000_0010, 0), Ok(false));
+    h.vcpu.set_ldt(&mut h.ft, &mut h.mem[..], 0x7000_0000, 8192).unwrap();
+    h.vcpu.map_ldt_frame(&mut h.ft, &mut h.mem[..], DOM, 15, dom_frame(0)).unwrap();
+    h.vcpu.release(&mut h.ft, &mut h.mem[..]);
+    h.assert_all_released();
+}
+
+#[test]
+fn unmapping_an_ldt_page_asks_for_the_ldt_to_be_dropped() {
+    let mut h = Harness::new();
+    let [ldt, l1] = [0, 1].map(dom_frame);
+    h.pin(l1, Level::L1).unwrap();
+    h.update(l1, 0, entry(ldt, RO)).unwrap();
+    h.vcpu.set_ldt(&mut h.ft, &mut h.mem[..], 0x7000_0000, 16).unwrap();
+    h.vcpu.map_ldt_frame(&mut h.ft, &mut h.mem[..], DOM, 0, ldt).unwrap();
+    assert!(!h.ft.take_ldt_invalidation());
+    h.update(l1, 0, 0).unwrap();
+    assert!(h.ft.take_ldt_invalidation(), "the read-only mapping of an LDT page went away");
+    assert!(!h.ft.take_ldt_invalidation(), "the request is taken once");
+    assert!(h.vcpu.release_ldt(&mut h.ft, &mut h.mem[..]));
+    assert_eq!(h.vcpu.ldt(), (0x7000_0000, 16), "the LDT itself stays");
+    h.update(l1, 0, entry(ldt, WR)).unwrap();
+    h.audit(&[]);
+}

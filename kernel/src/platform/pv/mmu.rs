@@ -16,7 +16,9 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hypercalls::abi::xen::{__HYPERVISOR_mmu_update, __HYPERVISOR_mmuext_op};
-use hypercalls::abi::xen::{MmuUpdate, MmuextOp, MulticallEntry, DOMID_SELF, MMU_NORMAL_PT_UPDATE};
+use hypercalls::abi::xen::{
+    MmuUpdate, MmuextOp, MulticallEntry, DOMID_SELF, MMUEXT_SET_LDT, MMU_NORMAL_PT_UPDATE,
+};
 use hypercalls::ops::pv_mm;
 use hypercalls::XenError;
 use kernel::batch::Batch;
@@ -119,6 +121,14 @@ impl Mmu {
         // Unpopulated entries are all ones (INVALID_P2M_ENTRY); bit 63 marks
         // identity/foreign entries in Linux's convention. Neither is ours.
         (mfn >> 52 == 0).then_some(mfn)
+    }
+
+    /// `MMUEXT_SET_LDT`: the LDT is `entries` descriptors at `address` (0
+    /// entries: none). Its pages must be mapped read-only everywhere by the
+    /// time the CPU uses them, or Xen gives a page fault at their address.
+    pub fn set_ldt(&self, address: u64, entries: u32) -> Result<(), MmuError> {
+        self.queue_ext(MmuextOp { cmd: MMUEXT_SET_LDT, arg1: address, arg2: entries.into() })?;
+        self.commit()
     }
 
     /// Records that `mfn` now backs `pfn` (after Xen traded frames).
