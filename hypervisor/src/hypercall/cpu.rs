@@ -247,9 +247,14 @@ pub fn update_descriptor(Args([machine_address, descriptor, ..]): Args) -> Hyper
     .map_err(|e| XenError::from_errno(e.xen_errno()))?;
     let gdt_position =
         domain_memory::with(|state, _| state.bases.gdt_frames().position(|frame| frame == mfn));
+    // The live tables get the stored value, which the validator may have
+    // fixed up (a DPL raised, a call gate's DPL cleared), never the
+    // guest's raw one.
+    let stored = crate::arch::memory::read_u64(machine_address);
     if let Some(page) = gdt_position {
-        descriptors::set_guest_descriptor(page * 512 + index, descriptor);
+        descriptors::set_guest_descriptor(page * 512 + index, stored);
     }
+    crate::ldt::descriptor_updated(mfn, index, stored);
     Ok(0)
 }
 
