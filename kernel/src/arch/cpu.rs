@@ -155,3 +155,24 @@ pub fn deliberate_invalid_opcode() {
     // SAFETY: ud2 only raises #UD.
     unsafe { asm!("ud2", options(nomem, nostack)) };
 }
+
+/// `lar`: the access-rights bits of the descriptor `selector` names (type,
+/// DPL, present and flags, as in the descriptor's second word, masked with
+/// 0x00f0ff00), if the CPU lets the current ring see that descriptor.
+pub fn access_rights(selector: u16) -> Option<u32> {
+    let rights: u32;
+    let visible: u8;
+    // SAFETY: `lar` only reads the descriptor table and sets ZF; it does not
+    // fault on any selector value.
+    unsafe {
+        core::arch::asm!(
+            "lar {rights:e}, {selector:e}",
+            "setz {visible}",
+            selector = in(reg) u32::from(selector),
+            rights = out(reg) rights,
+            visible = out(reg_byte) visible,
+            options(nostack, readonly),
+        );
+    }
+    (visible != 0).then_some(rights)
+}

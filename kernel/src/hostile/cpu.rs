@@ -37,6 +37,7 @@ pub const ATTACKS: &[Attack<Env>] = &[
     Attack { name: "iret-hypervisor-code-selector", xsa: None, run: iret_hypervisor_cs },
     Attack { name: "iret-iopl3", xsa: None, run: iret_iopl3 },
     Attack { name: "update-descriptor-dpl0-code", xsa: None, run: descriptor_dpl0 },
+    Attack { name: "update-descriptor-dpl0-code-in-live-gdt", xsa: None, run: descriptor_dpl0_live },
     Attack { name: "update-descriptor-tss", xsa: None, run: descriptor_tss },
     Attack { name: "update-descriptor-gate-to-hypervisor-cs", xsa: None, run: descriptor_gate },
     Attack { name: "update-descriptor-in-page-table", xsa: None, run: descriptor_in_table },
@@ -207,6 +208,30 @@ fn descriptor_dpl0(_: &mut Env) -> Outcome {
         }
         expect(OK, rc)
     })
+}
+
+/// The same in a GDT page in use: what the CPU sees must be the fixed-up
+/// descriptor, DPL 3, not the guest's DPL 0 (`lar` from ring 3 can see a
+/// DPL 3 code segment and not a DPL 0 one).
+fn descriptor_dpl0_live(_: &mut Env) -> Outcome {
+    const SELECTOR: u16 = 1 << 3 | 3;
+    let Some(page) = TableFrame::new(&[]) else { return Outcome::Fail("out of frames".into()) };
+    let frames = [page.mfn];
+    let installed = hc::call(__HYPERVISOR_set_gdt, [hc::addr(&frames), 16, 0, 0, 0]);
+    let rc = if installed == 0 { update_descriptor(page.slot(1), CODE64_DPL0) } else { installed };
+    let rights = crate::arch::cpu::access_rights(SELECTOR);
+    if installed == 0 {
+        hc::call(__HYPERVISOR_set_gdt, [hc::addr(&frames), 0, 0, 0, 0]);
+    }
+    page.release();
+    if installed != 0 {
+        return Outcome::Fail(alloc::format!("setup: set_gdt returned {installed}"));
+    }
+    match rights {
+        Some(rights) if rc == 0 && (rights >> 13) & 3 == 3 => Outcome::Pass,
+        _ if rc != 0 => expect(OK, rc),
+        other => Outcome::Fail(alloc::format!("the live GDT entry shows access rights {other:x?}")),
+    }
 }
 
 fn descriptor_tss(_: &mut Env) -> Outcome {
