@@ -137,6 +137,19 @@ xen_struct! {
 }
 
 xen_struct! {
+    /// `GNTTABOP_unmap_and_replace`: IN host_addr (the grant mapping to
+    /// remove), new_addr (whose mapping moves there instead, then is
+    /// cleared) and handle; OUT status (`GNTST_*`).
+    #[derive(Default, PartialEq, Eq)]
+    pub struct GnttabUnmapAndReplace => "struct gnttab_unmap_and_replace" {
+        pub host_addr: u64,
+        pub new_addr: u64,
+        pub handle: GrantHandle,
+        pub status: i16,
+    }
+}
+
+xen_struct! {
     /// `GNTTABOP_setup_table`: IN dom, nr_frames, frame_list (room for
     /// nr_frames `XenPfn`s); OUT status (`GNTST_*`) and the frames.
     #[derive(Default, PartialEq, Eq)]
@@ -217,6 +230,7 @@ module_checks! {
         GrantEntryV1,
         GnttabMapGrantRef,
         GnttabUnmapGrantRef,
+        GnttabUnmapAndReplace,
         GnttabSetupTable,
         GnttabTransfer,
         GnttabCopyPtr,

@@ -5,6 +5,7 @@
 //! exists on Xen, `pvh.rs` what only a PVH guest of Xen does (those report
 //! `SKIP` elsewhere).
 
+mod grant_map;
 mod platform;
 mod pvh;
 mod xen;
@@ -61,6 +62,7 @@ pub const ALL: &[SelfTest<Context>] = &[
     SelfTest { name: "timer-ticks", run: xen::timer_ticks },
     SelfTest { name: "idle-block", run: xen::idle_block },
     SelfTest { name: "grant-table", run: xen::grant_table },
+    SelfTest { name: "grant-map-copy", run: grant_map::map_copy_unmap },
     SelfTest { name: "console-ring", run: xenstore::console_ring },
     SelfTest { name: "xenstore-read", run: xenstore::read_name },
     SelfTest { name: "xenstore-write-read", run: xenstore::write_read },

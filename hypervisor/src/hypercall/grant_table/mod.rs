@@ -4,9 +4,15 @@
 //! guest (like `shared_info`), which a PV guest maps itself after
 //! `GNTTABOP_setup_table` tells it their machine frame numbers. The first
 //! frame holds the toolstack's reserved entries for the console and
-//! xenstore pages. Mapping, copying and transferring grants need another
-//! domain to grant to; with the built-in backends reading the rings
-//! directly, those operations are not offered (`ENOSYS`).
+//! xenstore pages.
+//!
+//! The guest is the only domain that grants it anything (the built-in
+//! backends read the rings directly and grant nothing), so mapping and
+//! copying ([`map`], [`copy`]) work on grants the guest made to itself,
+//! as Xen allows. Transfers are not offered (`ENOSYS`).
+
+mod copy;
+mod map;
 
 use core::mem::{offset_of, size_of};
 
@@ -14,7 +20,9 @@ use hypercalls::abi::grant_table::*;
 use hypercalls::abi::xen::{XenPfn, DOMID_SELF};
 use hypercalls::XenError;
 use hypervisor::mm::SharedAccess;
-use hypervisor::services::grants::{self, GrantTableSize, MAX_FRAMES};
+use hypervisor::services::grants::{
+    self, ActiveGrants, GrantTableSize, Maptrack, SharedEntries, ENTRIES_PER_FRAME, MAX_FRAMES,
+};
 use spin::Mutex;
 
 use super::{Args, HypercallResult};
@@ -30,6 +38,47 @@ struct GrantTable {
     size: GrantTableSize,
     /// Machine frame numbers of the table's frames (0: not yet allocated).
     frames: [u64; MAX_FRAMES as usize],
+    /// Entries of this table in use by mappings and copies.
+    active: ActiveGrants,
+    /// The mappings the guest holds (of any domain's grants).
+    maptrack: Maptrack,
+}
+
+impl GrantTable {
+    /// The shared entries, alongside the active ones.
+    fn split(&mut self) -> (GuestEntries<'_>, &mut ActiveGrants, &mut Maptrack) {
+        let entries = GuestEntries { frames: &self.frames, len: self.size.frames() * ENTRIES_PER_FRAME };
+        (entries, &mut self.active, &mut self.maptrack)
+    }
+}
+
+/// The guest's shared entries in the table's machine frames.
+struct GuestEntries<'a> {
+    frames: &'a [u64; MAX_FRAMES as usize],
+    len: u32,
+}
+
+impl GuestEntries<'_> {
+    fn entry_address(&self, gref: GrantRef) -> u64 {
+        let frame = self.frames[(gref / ENTRIES_PER_FRAME) as usize];
+        frame * PAGE_SIZE + u64::from(gref % ENTRIES_PER_FRAME) * 8
+    }
+}
+
+impl SharedEntries for GuestEntries<'_> {
+    fn len(&self) -> u32 {
+        self.len
+    }
+
+    fn read(&self, gref: GrantRef) -> GrantEntryV1 {
+        let raw = memory::read_u64(self.entry_address(gref));
+        GrantEntryV1 { flags: raw as u16, domid: (raw >> 16) as u16, frame: (raw >> 32) as u32 }
+    }
+
+    fn write_flags(&mut self, gref: GrantRef, flags: u16) {
+        // Only the flags: the guest owns domid and frame.
+        memory::write_bytes(self.entry_address(gref), &flags.to_le_bytes());
+    }
 }
 
 static TABLE: Mutex<Option<GrantTable>> = Mutex::new(None);
@@ -38,7 +87,12 @@ static TABLE: Mutex<Option<GrantTable>> = Mutex::new(None);
 fn with_table<R>(f: impl FnOnce(&mut GrantTable) -> R) -> Result<R, XenError> {
     let mut guard = TABLE.lock();
     if guard.is_none() {
-        let mut table = GrantTable { size: GrantTableSize::new(), frames: [0; MAX_FRAMES as usize] };
+        let mut table = GrantTable {
+            size: GrantTableSize::new(),
+            frames: [0; MAX_FRAMES as usize],
+            active: ActiveGrants::new(),
+            maptrack: Maptrack::new(),
+        };
         let first = new_frame().ok_or(XenError::ENOMEM)?;
         let (console, store) = domain::with(|d| (d.console_ring / PAGE_SIZE, d.store_ring / PAGE_SIZE));
         for (entry, bytes) in grants::seed_entries(BACKEND_DOMID, console as u32, store as u32) {
@@ -94,7 +148,24 @@ pub fn grant_table_op(Args([command, uop, count, ..]): Args) -> HypercallResult 
         GNTTABOP_setup_table => setup_table(uop, count),
         GNTTABOP_set_version => set_version(uop),
         GNTTABOP_get_version => get_version(uop),
+        GNTTABOP_map_grant_ref => map::map_grant_ref(uop, count),
+        GNTTABOP_unmap_grant_ref => map::unmap_grant_ref(uop, count),
+        GNTTABOP_unmap_and_replace => map::unmap_and_replace(uop, count),
+        GNTTABOP_copy => copy::copy(uop, count),
         _ => Err(XenError::ENOSYS),
+    }
+}
+
+/// Xen's `guest_handle_okay` for an operation array at `address`, checked
+/// before any element is read: on x86-64 it looks only at where the array
+/// starts (outside the hypervisor's range and the non-canonical hole; an
+/// `unsigned int` count cannot make the size overflow). An element that
+/// cannot be accessed is `EFAULT` when it is reached.
+fn array_okay(address: u64) -> Result<(), XenError> {
+    if guest_access::is_guest_range(address, 0) {
+        Ok(())
+    } else {
+        Err(XenError::EFAULT)
     }
 }
 
