@@ -39,6 +39,7 @@ const TESTS: &[SystemTest] = &[
     SystemTest { name: "bad-guest-no-xen-notes", run: bad_guest_no_xen_notes },
     SystemTest { name: "hv-linux-pv", run: hv_linux_pv },
     SystemTest { name: "xen-pvh-selftest", run: xen_pvh_selftest },
+    SystemTest { name: "hv-hostile", run: hv_hostile },
     SystemTest { name: "hv-fuzz", run: hv_fuzz },
     SystemTest { name: "xen-pv-hostile", run: xen_pv_hostile },
 ];
@@ -593,6 +594,17 @@ fn hostile_summary(line: &str) -> Option<(u32, u32)> {
     let passed = passed.strip_suffix(" passed")?.parse().ok()?;
     let failed = failed.strip_suffix(" failed")?.parse().ok()?;
     Some((passed, failed))
+}
+
+/// The hostile-guest suite against the bundled hypervisor: at least 60
+/// attacks, every one answered the way Xen 4.17 answers it, the
+/// hypervisor still serving the guest afterwards, and the guest's own
+/// success verdict.
+fn hv_hostile(context: &mut Context) -> Outcome {
+    match boot_hv(context, "hv-hostile", "hostile", 128) {
+        Ok(report) => expect_hostile(&report),
+        Err(outcome) => outcome,
+    }
 }
 
 /// Real Xen 4.17 is where the suite's expected answers come from: as dom0

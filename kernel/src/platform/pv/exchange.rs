@@ -58,7 +58,7 @@ impl Pv {
     fn remap(&self, virt: u64, mfn: u64, flags: u64) {
         // SAFETY: puts back the direct-map entry of the caller's page, now
         // naming the frame the p2m records for it.
-        let remapped = unsafe { pv_mm::update_va_mapping(virt, mfn * PAGE_SIZE | flags, UVMF_INVLPG) };
+        let remapped = unsafe { pv_mm::update_va_mapping(virt, (mfn * PAGE_SIZE) | flags, UVMF_INVLPG) };
         remapped.expect("Xen refused to map back a frame it just gave the guest");
     }
 }
