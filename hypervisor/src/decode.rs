@@ -106,23 +106,45 @@ pub enum StoreValue {
     Immediate(u64),
 }
 
-/// A decoded 64-bit store to memory.
+/// What a decoded write to a page-table entry does with the entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// `mov`: the entry becomes the value.
+    Write,
+    /// `xchg`: as `Write`, and the register gets the old entry.
+    Exchange,
+    /// `cmpxchg`: if the entry equals %rax it becomes the value (ZF set);
+    /// otherwise %rax gets the entry (ZF clear).
+    CompareExchange,
+    /// `btr $bit`: the bit is cleared; CF gets its old value.
+    BitTestReset(u8),
+}
+
+/// A decoded 64-bit write to memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Store {
+    pub kind: StoreKind,
+    /// The value written (for `BitTestReset`, unused).
     pub value: StoreValue,
-    /// XCHG also loads the old value into the register.
-    pub exchanges: bool,
     pub len: usize,
 }
 
-/// Decodes the store forms guests use to write page-table entries:
-/// `mov r64, m64` (REX.W 89 /r), `mov imm32, m64` (REX.W C7 /0) and
-/// `xchg r64, m64` (REX.W 87 /r, with or without LOCK). Anything else
-/// (including 32-bit stores, which cannot write a whole entry) is `None`,
-/// and the fault goes to the guest.
+/// Prefixes that do not change what a page-table write does: LOCK (Linux
+/// patches it into a DS override on one CPU) and the segment overrides.
+/// The address is not computed from the operand (the fault's CR2 gives
+/// it), so an FS or GS base is already accounted for.
+const IGNORED_PREFIXES: [u8; 7] = [0xf0, 0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65];
+
+/// Decodes the instruction forms guests use to write page-table entries:
+/// `mov r64, m64` (REX.W 89 /r), `mov imm32, m64` (REX.W C7 /0),
+/// `xchg r64, m64` (REX.W 87 /r), `cmpxchg r64, m64` (REX.W 0F B1 /r,
+/// Linux's `try_cmpxchg` on a PTE) and `btr $imm8, m64` (REX.W 0F BA /6,
+/// `test_and_clear_bit`), each with or without LOCK or a segment override.
+/// Anything else (including 32-bit stores, which cannot write a whole
+/// entry) is `None`, and the fault goes to the guest.
 pub fn pte_store(code: &[u8]) -> Option<Store> {
     let mut index = 0;
-    if code.first() == Some(&0xf0) {
+    while code.get(index).is_some_and(|byte| IGNORED_PREFIXES.contains(byte)) && index < 4 {
         index += 1;
     }
     let rex = *code.get(index)?;
@@ -130,25 +152,55 @@ pub fn pte_store(code: &[u8]) -> Option<Store> {
         return None;
     }
     index += 1;
-    let opcode = *code.get(index)?;
+    let mut opcode = u16::from(*code.get(index)?);
     index += 1;
+    if opcode == 0x0f {
+        opcode = 0x0f00 | u16::from(*code.get(index)?);
+        index += 1;
+    }
     let modrm = *code.get(index)?;
     if modrm >> 6 == 3 {
         return None;
     }
-    let reg = ((modrm >> 3) & 7) | if rex & 4 != 0 { 8 } else { 0 };
-    let operand_len = modrm_operand_len(&code[index..])?;
-    let after_modrm = index + operand_len;
+    let reg_field = (modrm >> 3) & 7;
+    let reg = reg_field | if rex & 4 != 0 { 8 } else { 0 };
+    let after_modrm = index + modrm_operand_len(&code[index..])?;
+    let register = StoreValue::Register(reg);
     match opcode {
-        0x89 => Some(Store { value: StoreValue::Register(reg), exchanges: false, len: after_modrm }),
-        0x87 => Some(Store { value: StoreValue::Register(reg), exchanges: true, len: after_modrm }),
-        0xc7 if (modrm >> 3) & 7 == 0 => {
+        0x89 => Some(Store { kind: StoreKind::Write, value: register, len: after_modrm }),
+        0x87 => Some(Store { kind: StoreKind::Exchange, value: register, len: after_modrm }),
+        0x0fb1 => Some(Store { kind: StoreKind::CompareExchange, value: register, len: after_modrm }),
+        0x0fba if reg_field == 6 => {
+            let bit = *code.get(after_modrm)? & 63;
+            Some(Store {
+                kind: StoreKind::BitTestReset(bit),
+                value: StoreValue::Immediate(0),
+                len: after_modrm + 1,
+            })
+        }
+        0xc7 if reg_field == 0 => {
             let imm = code.get(after_modrm..after_modrm + 4)?;
             let value = i32::from_le_bytes(imm.try_into().ok()?) as i64 as u64;
-            Some(Store { value: StoreValue::Immediate(value), exchanges: false, len: after_modrm + 4 })
+            Some(Store { kind: StoreKind::Write, value: StoreValue::Immediate(value), len: after_modrm + 4 })
         }
         _ => None,
     }
+}
+
+/// RFLAGS arithmetic bits (CF, PF, AF, ZF, SF, OF).
+pub const ARITHMETIC_FLAGS: u64 = 0x8d5;
+
+/// The arithmetic flags `cmp %a, %b`-style subtraction `a - b` produces,
+/// as `cmpxchg` sets them (accumulator minus the memory operand).
+pub fn subtraction_flags(a: u64, b: u64) -> u64 {
+    let difference = a.wrapping_sub(b);
+    let carry = u64::from(a < b);
+    let parity = u64::from((difference as u8).count_ones().is_multiple_of(2)) << 2;
+    let adjust = (a ^ b ^ difference) & 0x10;
+    let zero = u64::from(difference == 0) << 6;
+    let sign = (difference >> 63) << 7;
+    let overflow = (((a ^ b) & (a ^ difference)) >> 63) << 11;
+    carry | parity | adjust | zero | sign | overflow
 }
 
 /// Bytes taken by a ModRM byte and what follows it (SIB, displacement),
@@ -213,28 +265,53 @@ mod tests {
         // mov %rsi, (%rdi)
         assert_eq!(
             pte_store(&[0x48, 0x89, 0x37]),
-            Some(Store { value: StoreValue::Register(6), exchanges: false, len: 3 })
+            Some(Store { kind: StoreKind::Write, value: StoreValue::Register(6), len: 3 })
         );
         // mov %r8, 0x10(%rax,%rcx,8)
         assert_eq!(
             pte_store(&[0x4c, 0x89, 0x44, 0xc8, 0x10]),
-            Some(Store { value: StoreValue::Register(8), exchanges: false, len: 5 })
+            Some(Store { kind: StoreKind::Write, value: StoreValue::Register(8), len: 5 })
         );
         // movq $0, (%rdi)
         assert_eq!(
             pte_store(&[0x48, 0xc7, 0x07, 0, 0, 0, 0]),
-            Some(Store { value: StoreValue::Immediate(0), exchanges: false, len: 7 })
+            Some(Store { kind: StoreKind::Write, value: StoreValue::Immediate(0), len: 7 })
         );
         // movq $-1, 0x12345678(%rip)
         assert_eq!(
             pte_store(&[0x48, 0xc7, 0x05, 0x78, 0x56, 0x34, 0x12, 0xff, 0xff, 0xff, 0xff]),
-            Some(Store { value: StoreValue::Immediate(u64::MAX), exchanges: false, len: 11 })
+            Some(Store { kind: StoreKind::Write, value: StoreValue::Immediate(u64::MAX), len: 11 })
         );
         // lock xchg %rax, (%rdx)
         assert_eq!(
             pte_store(&[0xf0, 0x48, 0x87, 0x02]),
-            Some(Store { value: StoreValue::Register(0), exchanges: true, len: 4 })
+            Some(Store { kind: StoreKind::Exchange, value: StoreValue::Register(0), len: 4 })
         );
+        // Linux's try_cmpxchg on a PTE, LOCK patched to DS: cmpxchg %rdx, 0x0(%r13)
+        assert_eq!(
+            pte_store(&[0x3e, 0x49, 0x0f, 0xb1, 0x55, 0x00]),
+            Some(Store { kind: StoreKind::CompareExchange, value: StoreValue::Register(2), len: 6 })
+        );
+        // lock btrq $5, (%rdi): test_and_clear_bit(_PAGE_BIT_ACCESSED)
+        assert_eq!(
+            pte_store(&[0xf0, 0x48, 0x0f, 0xba, 0x37, 0x05]),
+            Some(Store { kind: StoreKind::BitTestReset(5), value: StoreValue::Immediate(0), len: 6 })
+        );
+    }
+
+    #[test]
+    fn cmpxchg_flags_are_those_of_a_subtraction() {
+        const CF: u64 = 1;
+        const PF: u64 = 1 << 2;
+        const AF: u64 = 1 << 4;
+        const ZF: u64 = 1 << 6;
+        const SF: u64 = 1 << 7;
+        const OF: u64 = 1 << 11;
+        assert_eq!(subtraction_flags(5, 5), ZF | PF);
+        assert_eq!(subtraction_flags(0, 1), CF | PF | AF | SF);
+        assert_eq!(subtraction_flags(3, 1), 0);
+        assert_eq!(subtraction_flags(i64::MIN as u64, 1), OF | PF | AF);
+        assert_eq!(subtraction_flags(u64::MAX, 0) & ARITHMETIC_FLAGS, SF | PF);
     }
 
     #[test]
@@ -244,5 +321,9 @@ mod tests {
         assert_eq!(pte_store(&[0x48, 0x01, 0x37]), None, "add, not a store");
         assert_eq!(pte_store(&[0x48, 0x89, 0x44]), None, "truncated SIB");
         assert_eq!(pte_store(&[0x48, 0xc7, 0x07, 0, 0]), None, "truncated immediate");
+        assert_eq!(pte_store(&[0x48, 0x0f, 0xba, 0x2f, 0x05]), None, "bts, not btr");
+        assert_eq!(pte_store(&[0x48, 0x0f, 0xba, 0x37]), None, "btr without its bit number");
+        assert_eq!(pte_store(&[0x0f, 0xb1, 0x17]), None, "a 32-bit cmpxchg");
+        assert_eq!(pte_store(&[0xf0, 0xf0, 0xf0, 0xf0, 0xf0, 0x48, 0x89, 0x37]), None, "too many prefixes");
     }
 }

@@ -5,7 +5,7 @@
 //! trap-and-emulate path, next to the hypercall path it replaces.
 
 use hypercalls::abi::xen::VMASST_TYPE_writable_pagetables;
-use hypervisor::decode::{self, Privileged, StoreValue};
+use hypervisor::decode::{self, Privileged, StoreKind, StoreValue};
 use hypervisor::mm::Mfn;
 
 use crate::arch::entry::Frame;
@@ -212,24 +212,44 @@ pub fn page_table_write(frame: &mut Frame, fault_address: u64, error_code: u64) 
     }
     let Some(code) = fetch(frame) else { return false };
     let Some(store) = decode::pte_store(&code) else { return false };
-    let value = match store.value {
+    let operand = match store.value {
         StoreValue::Register(reg) => *gpr(frame, reg),
         StoreValue::Immediate(value) => value,
     };
     let index = ((machine % memory::PAGE_SIZE) / 8) as usize;
     let old = memory::read_u64(machine);
-    let updated = domain_memory::with(|state, mem| {
-        state.frames.update_entry(mem, GUEST_DOMID, table, index, value, false)
-    });
-    if updated.is_err() {
-        return false;
-    }
-    if store.exchanges {
-        if let StoreValue::Register(reg) = store.value {
-            *gpr(frame, reg) = old;
+    // What the instruction writes, if anything, and the flags it sets.
+    let (new, flags) = match store.kind {
+        StoreKind::Write | StoreKind::Exchange => (Some(operand), None),
+        StoreKind::CompareExchange => {
+            let flags = decode::subtraction_flags(frame.rax, old);
+            ((frame.rax == old).then_some(operand), Some(flags))
         }
+        StoreKind::BitTestReset(bit) => {
+            let carry = (old >> bit) & 1;
+            ((carry != 0).then_some(old & !(1 << bit)), Some(carry))
+        }
+    };
+    if let Some(value) = new {
+        let updated = domain_memory::with(|state, mem| {
+            state.frames.update_entry(mem, GUEST_DOMID, table, index, value, false)
+        });
+        if updated.is_err() {
+            return false;
+        }
+        cpu::flush_tlb();
     }
-    cpu::flush_tlb();
+    match (store.kind, store.value) {
+        (StoreKind::Exchange, StoreValue::Register(reg)) => *gpr(frame, reg) = old,
+        (StoreKind::CompareExchange, _) if new.is_none() => frame.rax = old,
+        _ => {}
+    }
+    if let Some(flags) = flags {
+        // BTR sets only CF; CMPXCHG sets all six arithmetic flags.
+        let affected =
+            if matches!(store.kind, StoreKind::BitTestReset(_)) { 1 } else { decode::ARITHMETIC_FLAGS };
+        frame.rflags = (frame.rflags & !affected) | flags;
+    }
     frame.rip += store.len as u64;
     true
 }
