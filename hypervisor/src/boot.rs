@@ -50,16 +50,27 @@ pub fn hv_main(start_info: u64) -> ! {
     arch::entry::install_idt();
     arch::cpu::enable_cpu_features();
 
-    let boot = match read_boot_info(start_info) {
+    let mut boot = match read_boot_info(start_info) {
         Ok(boot) => boot,
         Err(problem) => fail(format_args!("boot: {problem}")),
     };
-    let cmdline = core::str::from_utf8(&boot.cmdline[..boot.cmdline_len]).unwrap_or("");
+    // A copy, so that `boot` can still record what the options reserve.
+    let cmdline_bytes = boot.cmdline;
+    let cmdline = core::str::from_utf8(&cmdline_bytes[..boot.cmdline_len]).unwrap_or("");
     let options = match hypervisor::options::parse(cmdline) {
         Ok(options) => options,
         Err(error) => fail(format_args!("command line: {error}")),
     };
     console::set_debug(options.debug);
+    if let Some(initrd) = options.initrd {
+        if !boot.is_ram(initrd.start, initrd.len) {
+            fail(format_args!(
+                "initrd={:#x},{}: that range is not RAM (have the boot loader put the module there)",
+                initrd.start, initrd.len
+            ));
+        }
+        boot.reserve(initrd.start, initrd.len);
+    }
 
     init_memory(&boot);
     time::init();
@@ -71,7 +82,14 @@ pub fn hv_main(start_info: u64) -> ! {
         fail(format_args!("no guest kernel: pass the guest ELF as the first module (QEMU -initrd)"));
     };
     let image = memory::bytes(image.start, image.end - image.start);
-    let entry = match domain::build::build(image, options.guest_mem_mib, options.guest_cmdline.as_bytes()) {
+    let initrd = options.initrd.map(|initrd| memory::bytes(initrd.start, initrd.len));
+    let guest = domain::build::GuestBoot {
+        image,
+        initrd,
+        mem_mib: options.guest_mem_mib,
+        cmdline: options.guest_cmdline.as_bytes(),
+    };
+    let entry = match domain::build::build(&guest) {
         Ok(entry) => entry,
         Err(error) => fail(format_args!("cannot build the guest domain: {error}")),
     };

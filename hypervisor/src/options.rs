@@ -18,13 +18,25 @@ pub struct Options<'a> {
     pub debug: bool,
     /// Measure the hypervisor's SYSCALL/SYSRET floor at boot (`bench`).
     pub bench: bool,
+    /// The guest's initial ramdisk, a second boot module that the boot
+    /// loader placed in machine memory (`initrd=<address>,<bytes>`): the
+    /// guest finds it through `start_info.mod_start`/`mod_len`.
+    pub initrd: Option<MachineRange>,
     pub guest_cmdline: &'a str,
+}
+
+/// A range of machine memory: its first byte and length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MachineRange {
+    pub start: u64,
+    pub len: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptionError<'a> {
     BadMemory(&'a str),
     MemoryOutOfRange(u64),
+    BadInitrd(&'a str),
     Unknown(&'a str),
 }
 
@@ -36,9 +48,13 @@ impl fmt::Display for OptionError<'_> {
                 f,
                 "mem={mib} is outside {MIN_GUEST_MEM_MIB}..={MAX_GUEST_MEM_MIB} MiB"
             ),
+            Self::BadInitrd(text) => write!(
+                f,
+                "initrd={text} is not `<address>,<bytes>` (decimal or 0x-hex, a non-empty page-aligned range)"
+            ),
             Self::Unknown(word) => write!(
                 f,
-                "unknown hypervisor option `{word}` (options: mem=<MiB>, loglvl=debug, bench; guest arguments go after `--`)"
+                "unknown hypervisor option `{word}` (options: mem=<MiB>, loglvl=debug, bench, initrd=<address>,<bytes>; guest arguments go after `--`)"
             ),
         }
     }
@@ -50,8 +66,13 @@ pub fn parse(cmdline: &str) -> Result<Options<'_>, OptionError<'_>> {
         Some((own, guest)) if own.is_empty() || own.ends_with(' ') => (own, guest.trim()),
         _ => ("", cmdline),
     };
-    let mut options =
-        Options { guest_mem_mib: DEFAULT_GUEST_MEM_MIB, debug: false, bench: false, guest_cmdline: guest };
+    let mut options = Options {
+        guest_mem_mib: DEFAULT_GUEST_MEM_MIB,
+        debug: false,
+        bench: false,
+        initrd: None,
+        guest_cmdline: guest,
+    };
     for word in own.split_ascii_whitespace() {
         match word.split_once('=') {
             Some(("mem", value)) => {
@@ -61,6 +82,9 @@ pub fn parse(cmdline: &str) -> Result<Options<'_>, OptionError<'_>> {
                 }
                 options.guest_mem_mib = mib;
             }
+            Some(("initrd", value)) => {
+                options.initrd = Some(parse_range(value).ok_or(OptionError::BadInitrd(value))?)
+            }
             Some(("loglvl", "debug")) => options.debug = true,
             Some(("loglvl", _)) => options.debug = false,
             None if word == "bench" => options.bench = true,
@@ -68,6 +92,22 @@ pub fn parse(cmdline: &str) -> Result<Options<'_>, OptionError<'_>> {
         }
     }
     Ok(options)
+}
+
+/// `<address>,<bytes>`: a page-aligned start, a non-empty length, and no
+/// wrap-around.
+fn parse_range(text: &str) -> Option<MachineRange> {
+    let (start, len) = text.split_once(',')?;
+    let (start, len) = (parse_number(start)?, parse_number(len)?);
+    let aligned = start % 4096 == 0;
+    (aligned && len > 0 && start.checked_add(len).is_some()).then_some(MachineRange { start, len })
+}
+
+fn parse_number(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
 }
 
 #[cfg(test)]
@@ -103,5 +143,18 @@ mod tests {
         assert_eq!(parse("mem=1 --"), Err(OptionError::MemoryOutOfRange(1)));
         assert_eq!(parse("bogus --"), Err(OptionError::Unknown("bogus")));
         assert!(OptionError::Unknown("x").to_string().contains("after `--`"));
+    }
+
+    #[test]
+    fn an_initrd_is_a_page_aligned_machine_range() {
+        let options = parse("initrd=0x2000000,12345 -- x").unwrap();
+        assert_eq!(options.initrd, Some(MachineRange { start: 0x200_0000, len: 12345 }));
+        assert_eq!(parse("initrd=8192,1 --").unwrap().initrd, Some(MachineRange { start: 8192, len: 1 }));
+        assert_eq!(parse("-- x").unwrap().initrd, None);
+        for bad in ["0x2000001,5", "0x2000000,0", "0x2000000", "zz,5", "0xfffffffffffff000,0x2000"] {
+            let cmdline = format!("initrd={bad} --");
+            assert_eq!(parse(&cmdline), Err(OptionError::BadInitrd(bad)), "{bad}");
+        }
+        assert!(OptionError::BadInitrd("x").to_string().contains("<address>,<bytes>"));
     }
 }

@@ -82,6 +82,18 @@ fn create_m2p(max_mfn: u64) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// Copies `bytes` to the bootstrap region from `vaddr` on, page by page
+/// (the frames behind it need not be contiguous).
+fn copy_to_guest(vaddr: u64, bytes: &[u8], machine_of: &impl Fn(u64) -> u64) {
+    let mut done = 0;
+    while done < bytes.len() {
+        let at = vaddr + done as u64;
+        let chunk = (PAGE_SIZE - at % PAGE_SIZE).min((bytes.len() - done) as u64) as usize;
+        memory::write_bytes(machine_of(at), &bytes[done..done + chunk]);
+        done += chunk;
+    }
+}
+
 fn level_of(level: PageTableLevel) -> Level {
     match level {
         PageTableLevel::L1 => Level::L1,
@@ -91,16 +103,31 @@ fn level_of(level: PageTableLevel) -> Level {
     }
 }
 
-/// Builds the domain from `image` with `mem_mib` MiB of memory and returns
-/// the register state to start it with.
-pub fn build(image: &[u8], mem_mib: u64, cmdline: &[u8]) -> Result<Frame, BuildError> {
+/// What the domain is built from.
+pub struct GuestBoot<'a> {
+    /// The guest kernel's ELF image.
+    pub image: &'a [u8],
+    /// Its initial ramdisk, if any: copied in after the kernel, as Xen's
+    /// builder does, and named by `start_info.mod_start`/`mod_len`.
+    pub initrd: Option<&'a [u8]>,
+    pub mem_mib: u64,
+    pub cmdline: &'a [u8],
+}
+
+/// Builds the domain and returns the register state to start it with.
+pub fn build(boot: &GuestBoot<'_>) -> Result<Frame, BuildError> {
+    let GuestBoot { image, initrd, mem_mib, cmdline } = *boot;
     let guest = parse_guest_image(image).map_err(BuildError::Image)?;
     log::info!("Building a PV domain (id {GUEST_DOMID}) from a {} KiB ELF", image.len() / 1024);
     for line in alloc::format!("{guest}").lines() {
         log::info!("{line}");
     }
     let nr_pages = mem_mib * (1 << 20) / PAGE_SIZE;
-    let layout = compute_layout(&guest, &LayoutRequest::new(nr_pages)).map_err(BuildError::Layout)?;
+    let request = LayoutRequest {
+        initrd_len: initrd.map_or(0, |bytes| bytes.len() as u64),
+        ..LayoutRequest::new(nr_pages)
+    };
+    let layout = compute_layout(&guest, &request).map_err(BuildError::Layout)?;
     for line in alloc::format!("{layout}").lines() {
         log::info!("{line}");
     }
@@ -127,14 +154,11 @@ pub fn build(image: &[u8], mem_mib: u64, cmdline: &[u8]) -> Result<Frame, BuildE
     // The kernel's segments, page by page (frames start zeroed, so the
     // .bss tail needs no work).
     for segment in guest.load_segments() {
-        let bytes = &image[segment.file_range()];
-        let mut done = 0;
-        while done < bytes.len() {
-            let vaddr = segment.dest_vaddr + done as u64;
-            let chunk = (PAGE_SIZE - vaddr % PAGE_SIZE).min((bytes.len() - done) as u64) as usize;
-            memory::write_bytes(machine_of(vaddr), &bytes[done..done + chunk]);
-            done += chunk;
-        }
+        copy_to_guest(segment.dest_vaddr, &image[segment.file_range()], &machine_of);
+    }
+
+    if let Some(bytes) = initrd {
+        copy_to_guest(layout.initrd.start, bytes, &machine_of);
     }
 
     // The p2m list the guest reads as start_info.mfn_list.
