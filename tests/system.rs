@@ -40,6 +40,7 @@ const TESTS: &[SystemTest] = &[
     SystemTest { name: "hv-linux-pv", run: hv_linux_pv },
     SystemTest { name: "xen-pvh-selftest", run: xen_pvh_selftest },
     SystemTest { name: "hv-hostile", run: hv_hostile },
+    SystemTest { name: "hv-linux-userspace", run: hv_linux_userspace },
     SystemTest { name: "hv-fuzz", run: hv_fuzz },
     SystemTest { name: "xen-pv-hostile", run: xen_pv_hostile },
 ];
@@ -605,6 +606,59 @@ fn hv_hostile(context: &mut Context) -> Outcome {
         Ok(report) => expect_hostile(&report),
         Err(outcome) => outcome,
     }
+}
+
+/// Debian's unmodified Linux with an initramfs (Debian's static busybox and
+/// an `/init` script) on the bundled hypervisor: user processes run, fork
+/// and exec, and `poweroff` ends the domain with Xen's poweroff.
+fn hv_linux_userspace(context: &mut Context) -> Outcome {
+    use xtask::linux_guest::userspace::{self, PIPELINE_RESULT, USERSPACE_BANNER};
+    use xtask::linux_guest::{self, FetchError};
+    const LINUX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+    const LINUX_MEM_MIB: u32 = 256;
+    if qemu::find_qemu().is_none() {
+        return Outcome::Skip(format!("{} is not installed", qemu::QEMU_PROGRAM));
+    }
+    let fetched =
+        linux_guest::try_fetch().and_then(|vmlinux| Ok((vmlinux, userspace::try_fetch_initramfs()?)));
+    let (vmlinux, initramfs) = match fetched {
+        Ok(paths) => paths,
+        Err(unreachable @ FetchError::ArchiveUnreachable(_)) => {
+            return Outcome::Skip(unreachable.to_string())
+        }
+        Err(FetchError::Failed(error)) => return Outcome::Fail(format!("fetching from Debian: {error}")),
+    };
+    let built = match context.images() {
+        Ok(built) => built,
+        Err(reason) => return Outcome::Fail(reason),
+    };
+    let Some(hypervisor) = built.hypervisor else {
+        return Outcome::Fail("no hypervisor image was built".into());
+    };
+    let mut options = RunOptions::hv(hypervisor, &vmlinux, "console=hvc0");
+    options.initrd = Some(initramfs);
+    options.mem_mib = LINUX_MEM_MIB;
+    options.timeout = Some(LINUX_TIMEOUT);
+    options.log_path = target_dir().join("run").join("system").join("hv-linux-userspace.log");
+    let report = match run::run(&options) {
+        Ok(report) => report,
+        Err(err) => return Outcome::Fail(format!("the runner refused {}: {err}", vmlinux.display())),
+    };
+    for expected in [
+        "Run /init as init process",
+        USERSPACE_BANNER,
+        PIPELINE_RESULT,
+        "(HV) Guest domain shut down: reason 0 (poweroff)",
+    ] {
+        if !report.output.contains(expected) {
+            return fail_with(&report, &format!("the output lacks `{expected}`"));
+        }
+    }
+    let trouble = ["Kernel panic", "Oops:", "BUG:", "WARNING:", "segfault"];
+    if let Some(line) = report.output.lines().find(|line| trouble.iter().any(|mark| line.contains(mark))) {
+        return fail_with(&report, &format!("Linux reported trouble: `{}`", line.trim()));
+    }
+    expect_verdict(&report, Verdict::Success)
 }
 
 /// Real Xen 4.17 is where the suite's expected answers come from: as dom0

@@ -13,6 +13,7 @@
 
 mod apt;
 pub mod bzimage;
+pub mod userspace;
 
 use std::fmt;
 use std::io::Read;

@@ -60,6 +60,10 @@ struct RunArgs {
     /// The guest's command line.
     #[arg(long, default_value = "")]
     cmdline: String,
+    /// An initial ramdisk for the guest (`--on hv`): the hypervisor copies it
+    /// in after the kernel and names it in start_info, as Xen's builder does.
+    #[arg(long, value_name = "FILE")]
+    initrd: Option<PathBuf>,
     /// Guest memory in MiB.
     #[arg(long, value_name = "MIB", default_value_t = run::DEFAULT_MEM_MIB,
           value_parser = clap::value_parser!(u32).range(16..=65536))]
@@ -132,6 +136,7 @@ fn run_guest(args: RunArgs) -> Result<(), XtaskError> {
         guest,
         hypervisor,
         cmdline: args.cmdline,
+        initrd: args.initrd,
         pvh: args.pvh,
         mem_mib: args.mem,
         gdb: args.gdb,

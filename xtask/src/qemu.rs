@@ -84,9 +84,16 @@ pub struct HvMachine<'a> {
     pub hypervisor: &'a Path,
     pub guest: &'a Path,
     pub cmdline: &'a str,
+    /// The guest's initial ramdisk, if any.
+    pub initrd: Option<&'a Path>,
     pub guest_mem_mib: u32,
     pub gdb: bool,
 }
+
+/// Where QEMU's generic loader puts the guest's initrd in machine memory:
+/// above the hypervisor image and its heap (which end below 32 MiB) and
+/// below where QEMU puts the guest ELF (the top of RAM).
+pub const HV_INITRD_ADDRESS: u64 = 64 << 20;
 
 /// Memory QEMU gives the machine beyond the guest's: the hypervisor image,
 /// its heap, the M2P table and page tables.
@@ -95,24 +102,44 @@ pub const HYPERVISOR_OVERHEAD_MIB: u32 = 64;
 /// QEMU boots the hypervisor (a PVH kernel) with the guest ELF as its first
 /// module; `mem=` and everything after `--` on the command line are for the
 /// hypervisor to pass on.
+///
+/// An initrd is a second module. QEMU's PVH loader passes only one, so
+/// QEMU's generic loader puts the initrd at [`HV_INITRD_ADDRESS`] and the
+/// hypervisor's `initrd=<address>,<bytes>` option says where it is, as a
+/// boot loader's module list would.
 pub fn hv_args(machine: &HvMachine<'_>) -> Vec<String> {
+    let initrd = machine.initrd.map(|path| (path, file_len(path)));
+    let own_options = match initrd {
+        Some((_, len)) => format!("mem={} initrd={HV_INITRD_ADDRESS:#x},{len}", machine.guest_mem_mib),
+        None => format!("mem={}", machine.guest_mem_mib),
+    };
+    let initrd_mib = initrd.map_or(0, |(_, len)| len.div_ceil(1 << 20) as u32);
     let mut args = bare_args(&BareMachine {
         guest: machine.hypervisor,
-        cmdline: &format!("mem={} -- {}", machine.guest_mem_mib, machine.cmdline),
-        // QEMU loads the guest ELF (the hypervisor's boot module) into the
-        // same RAM, so it needs room too (Linux's vmlinux is ~55 MiB).
-        mem_mib: machine.guest_mem_mib + HYPERVISOR_OVERHEAD_MIB + guest_file_mib(machine.guest),
+        cmdline: &format!("{own_options} -- {}", machine.cmdline),
+        // QEMU loads the guest ELF (the hypervisor's boot module) and any
+        // initrd into the same RAM, so they need room too (Linux's vmlinux
+        // is ~55 MiB).
+        mem_mib: machine.guest_mem_mib + HYPERVISOR_OVERHEAD_MIB + guest_file_mib(machine.guest) + initrd_mib,
         gdb: machine.gdb,
     });
     args.push("-initrd".into());
     args.push(machine.guest.display().to_string());
+    if let Some((path, _)) = initrd {
+        args.push("-device".into());
+        args.push(format!("loader,file={},addr={HV_INITRD_ADDRESS:#x},force-raw=on", path.display()));
+    }
     args
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |meta| meta.len())
 }
 
 /// The guest file's size in whole MiB, rounded up (0 if it cannot be read:
 /// the runner reports a missing guest before QEMU starts anyway).
 fn guest_file_mib(guest: &Path) -> u32 {
-    std::fs::metadata(guest).map_or(0, |meta| meta.len().div_ceil(1 << 20) as u32)
+    file_len(guest).div_ceil(1 << 20) as u32
 }
 
 /// What a bare (native PVH) boot needs.
@@ -186,5 +213,31 @@ mod tests {
     fn gdb_holds_the_cpu_at_reset() {
         let args = bare_args(&BareMachine { guest: Path::new("k"), cmdline: "", mem_mib: 128, gdb: true });
         assert!(args.ends_with(&["-s".to_string(), "-S".to_string()]));
+    }
+
+    #[test]
+    fn an_initrd_is_loaded_beside_and_named_to_the_hypervisor() {
+        let initrd = std::env::temp_dir().join(format!("xtask-initrd-test-{}", std::process::id()));
+        std::fs::write(&initrd, vec![0u8; 3 << 20]).unwrap();
+        let machine = HvMachine {
+            hypervisor: Path::new("hv"),
+            guest: Path::new("/nonexistent/guest"),
+            cmdline: "console=hvc0",
+            initrd: Some(&initrd),
+            guest_mem_mib: 256,
+            gdb: false,
+        };
+        let args = hv_args(&machine);
+        std::fs::remove_file(&initrd).unwrap();
+        let joined = args.join(" ");
+        let loader = format!("loader,file={},addr=0x4000000,force-raw=on", initrd.display());
+        assert!(args.contains(&loader), "{joined}");
+        assert!(args
+            .iter()
+            .any(|arg| arg == &format!("mem=256 initrd=0x4000000,{} -- console=hvc0", 3 << 20)));
+        assert!(joined.contains(&format!("-m {}", 256 + HYPERVISOR_OVERHEAD_MIB + 3)), "{joined}");
+        let without = hv_args(&HvMachine { initrd: None, ..machine });
+        assert!(without.iter().any(|arg| arg == "mem=256 -- console=hvc0"));
+        assert!(!without.join(" ").contains("loader"));
     }
 }

@@ -60,6 +60,9 @@ pub struct RunOptions {
     /// The hypervisor image for `Backend::Hv` (default: the release build).
     pub hypervisor: Option<PathBuf>,
     pub cmdline: String,
+    /// An initial ramdisk for the guest (`Backend::Hv` only): a second boot
+    /// module that the hypervisor copies in after the guest kernel.
+    pub initrd: Option<PathBuf>,
     /// Boot the guest through its PVH entry (bare always does).
     pub pvh: bool,
     pub mem_mib: u32,
@@ -83,6 +86,7 @@ impl RunOptions {
             guest: guest.into(),
             hypervisor: None,
             cmdline: cmdline.to_string(),
+            initrd: None,
             pvh: true,
             mem_mib: DEFAULT_MEM_MIB,
             gdb: false,
@@ -190,6 +194,16 @@ fn describe_duration(duration: Duration) -> String {
 /// backends are errors (exit 2); every way the guest itself can end is a report.
 pub fn run(options: &RunOptions) -> Result<RunReport, XtaskError> {
     options.backend.ensure_available()?;
+    if options.initrd.is_some() && options.backend != Backend::Hv {
+        return Err(XtaskError::usage(
+            "--initrd is for `--on hv` only (the bundled hypervisor passes it to its PV guest)",
+        ));
+    }
+    if let Some(initrd) = &options.initrd {
+        if !initrd.is_file() {
+            return Err(XtaskError::usage(format!("initrd {} does not exist", initrd.display())));
+        }
+    }
     if options.backend == Backend::Xen {
         return crate::xen::run(options);
     }
@@ -245,6 +259,7 @@ fn hv_args(options: &RunOptions) -> Result<Vec<String>, XtaskError> {
         hypervisor: &hypervisor,
         guest: &options.guest,
         cmdline: &options.cmdline,
+        initrd: options.initrd.as_deref(),
         guest_mem_mib: options.mem_mib,
         gdb: options.gdb,
     }))

@@ -81,6 +81,7 @@ pub fn qemu_args(setup: &Setup<'_>) -> Result<Vec<String>, XtaskError> {
                 hypervisor: &images.hypervisor,
                 guest: &images.kernel,
                 cmdline: setup.cmdline,
+                initrd: None,
                 guest_mem_mib: GUEST_MEM_MIB,
                 gdb: false,
             });

@@ -13,7 +13,7 @@
 //!   isa-debug-exit device, so the runner reads the verdict as for any backend.
 
 mod apt;
-mod cpio;
+pub(crate) mod cpio;
 pub mod harness;
 mod initramfs;
 mod libraries;
