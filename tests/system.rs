@@ -525,7 +525,8 @@ fn hv_linux_pv(context: &mut Context) -> Outcome {
     for expected in [
         "Linux version 6.",
         "Hypervisor detected: Xen PV",
-        "xen:events: Using 2-level ABI",
+        // Linux tries the FIFO event ABI first and keeps it if offered.
+        "xen:events: Using FIFO-based ABI",
         "Grant tables using version 1 layout",
         "VFS: Unable to mount root fs",
         "(HV) Guest domain shut down: reason 3 (crash)",

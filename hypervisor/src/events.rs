@@ -12,6 +12,7 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use drivers::shared_info::{SharedInfoView, VcpuInfoView};
 use hypercalls::abi::xen::{VMASST_TYPE_runstate_update_flag, VcpuTimeInfo, VIRQ_TIMER};
 use hypervisor::mm::{Mfn, MmError, PageType};
 use hypervisor::services::ports::{EventChannels, GuestEvents, Port, WakeCounters};
@@ -20,6 +21,7 @@ use hypervisor::services::timers::{VcpuTimers, MILLISECOND};
 use spin::Mutex;
 
 use crate::arch::entry::Frame;
+use crate::arch::fifo_words::MachineWords;
 use crate::arch::{guest_access, memory, shared};
 use crate::domain::{self, BACKEND_DOMID, GUEST_DOMID, NMI_VECTOR};
 use crate::{backends, exceptions, time, traps};
@@ -38,7 +40,7 @@ pub struct EventState {
     time_area_version: u32,
     /// The machine frame `VCPUOP_register_vcpu_info` moved vcpu_info to.
     vcpu_info_frame: Option<u64>,
-    views: Option<GuestEvents<'static>>,
+    views: Option<Views>,
     next_backend_tick: u64,
     /// A `SCHEDOP_poll` timeout being waited for.
     poll_deadline: Option<u64>,
@@ -75,6 +77,19 @@ impl EventState {
     }
 }
 
+/// The guest's event pages as the hypervisor sees them.
+#[derive(Clone, Copy)]
+struct Views {
+    shared: &'static SharedInfoView,
+    vcpu: &'static VcpuInfoView,
+}
+
+impl Views {
+    fn events(self) -> GuestEvents<'static> {
+        GuestEvents { shared: self.shared, vcpu: self.vcpu, words: &MachineWords }
+    }
+}
+
 static STATE: Mutex<EventState> = Mutex::new(EventState::new());
 /// Set once [`set_up`] has run, so the hot path skips it without locking.
 static READY: AtomicBool = AtomicBool::new(false);
@@ -103,10 +118,8 @@ fn set_up(before_guest_runs: bool) {
     let (shared_info, vcpu_info, console_port, store_port, console_ring, store_ring) = domain::with(|d| {
         (d.shared_info, d.vcpu.vcpu_info, d.console_port, d.store_port, d.console_ring, d.store_ring)
     });
-    let views = GuestEvents {
-        shared: shared::shared_info_view(shared_info),
-        vcpu: shared::vcpu_info_view(vcpu_info),
-    };
+    let views =
+        Views { shared: shared::shared_info_view(shared_info), vcpu: shared::vcpu_info_view(vcpu_info) };
     state.views = Some(views);
     if before_guest_runs {
         for vcpu in &views.shared.vcpu_info {
@@ -121,7 +134,7 @@ fn set_up(before_guest_runs: bool) {
     let mut order = [(console_port, 0), (store_port, 1)];
     order.sort_unstable();
     for (expected, slot) in order {
-        match state.channels.connect_backend(views) {
+        match state.channels.connect_backend(views.events()) {
             Ok((guest_port, backend_port)) if guest_port == expected => backend_ports[slot] = backend_port,
             other => log::error!("events: backend channel for guest port {expected} came out as {other:?}"),
         }
@@ -158,7 +171,7 @@ pub fn with<R>(f: impl FnOnce(&mut EventState, GuestEvents<'static>) -> R) -> R 
     set_up(false);
     let mut state = STATE.lock();
     let views = state.views.expect("events initialised");
-    f(&mut state, views)
+    f(&mut state, views.events())
 }
 
 /// A backend's event to the guest through backend port `port`.
@@ -334,7 +347,7 @@ pub fn move_vcpu_info(mfn: u64, machine: u64) {
     domain::with(|d| d.vcpu.vcpu_info = machine);
     let view = shared::vcpu_info_view(machine);
     with(|state, events| {
-        state.views = Some(GuestEvents { shared: events.shared, vcpu: view });
+        state.views = Some(Views { shared: events.shared, vcpu: view });
         state.vcpu_info_frame = Some(mfn);
     });
     view.evtchn_pending_sel.store(u64::MAX, Ordering::SeqCst);
@@ -349,6 +362,13 @@ pub fn hold_guest_frame(mfn: u64) -> Result<(), MmError> {
     domain::memory::with(|state, mem| {
         state.frames.get_page_and_type(mem, Mfn(mfn), GUEST_DOMID, PageType::Writable)
     })
+}
+
+/// Drops the type reference [`hold_guest_frame`] took, once nothing in the
+/// hypervisor refers to the frame any more (the FIFO state after
+/// `EVTCHNOP_reset`, or a request refused after the frame was taken).
+pub fn release_guest_frame(mfn: u64) {
+    domain::memory::with(|state, mem| state.frames.put_page_and_type(mem, Mfn(mfn)));
 }
 
 /// Records the guest's runstate area and fills it in at once.

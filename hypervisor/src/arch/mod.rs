@@ -6,6 +6,7 @@ pub mod boot;
 pub mod cpu;
 pub mod descriptors;
 pub mod entry;
+pub mod fifo_words;
 pub mod floor;
 pub mod guest_access;
 pub mod heap;

@@ -6,11 +6,10 @@ use alloc::vec::Vec;
 
 use hypervisor::mm::HYPERVISOR_L4_SLOTS;
 use hypervisor::mm::{
-    FrameInfo, FrameMemory, FrameTable, Level, Mfn, MmError, Owner, PageType, SharedAccess, VcpuPageTables,
+    FrameInfo, FrameMemory, FrameTable, Level, Mfn, MmError, Owner, SharedAccess, VcpuPageTables,
 };
 use spin::Mutex;
 
-use super::GUEST_DOMID;
 use crate::arch::memory::{self, PAGE_SIZE};
 
 /// Page-table entries read and written in machine memory, through the direct map.
@@ -93,17 +92,6 @@ pub fn share_with_domain(domain: u16, mfn: u64, access: SharedAccess) -> Result<
 pub fn adopt_initial_tables(domain: u16, tables: &[(Mfn, Level)]) -> Result<(), MmError> {
     with(|state, mem| {
         state.bases = VcpuPageTables::build_initial(&mut state.frames, mem, domain, tables)?;
-        Ok(())
-    })
-}
-
-/// Whether the guest could hand `mfn` to the hypervisor as memory to write
-/// (Xen's `get_page_from_gfn` plus a writable type): its own frame, not in
-/// use as a page table or descriptor table. Nothing is held afterwards.
-pub fn check_writable_guest_frame(mfn: u64) -> Result<(), MmError> {
-    with(|state, mem| {
-        state.frames.get_page_and_type(mem, Mfn(mfn), GUEST_DOMID, PageType::Writable)?;
-        state.frames.put_page_and_type(mem, Mfn(mfn));
         Ok(())
     })
 }

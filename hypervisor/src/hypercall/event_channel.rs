@@ -1,7 +1,8 @@
-//! `event_channel_op(cmd, arg)`: the 2-level event-channel ABI. The rules
-//! are in `hypervisor::services::ports`; this file copies arguments in and
-//! results out, as Xen's `do_event_channel_op` does (a result is written
-//! back only when the operation succeeded).
+//! `event_channel_op(cmd, arg)`: the 2-level and FIFO event-channel ABIs.
+//! The rules are in `hypervisor::services::{ports, fifo}`; this file copies
+//! arguments in and results out, as Xen's `do_event_channel_op` does (a
+//! result is written back only when the operation succeeded), and takes
+//! and drops the type references on the FIFO ABI's guest frames.
 
 use core::mem::{offset_of, size_of};
 
@@ -55,7 +56,7 @@ pub fn event_channel_op(Args([command, argument, ..]): Args) -> HypercallResult 
             let mut op = argument!(EvtchnAllocUnbound, argument);
             let dom = op.u16_at(offset_of!(EvtchnAllocUnbound, dom));
             let remote = op.u16_at(offset_of!(EvtchnAllocUnbound, remote_dom));
-            let port = events::with(|state, _| state.channels.alloc_unbound(dom, remote))?;
+            let port = events::with(|state, guest| state.channels.alloc_unbound(dom, remote, guest))?;
             op.set_u32(offset_of!(EvtchnAllocUnbound, port), port);
             op.write_back()?;
         }
@@ -72,14 +73,14 @@ pub fn event_channel_op(Args([command, argument, ..]): Args) -> HypercallResult 
             let mut op = argument!(EvtchnBindVirq, argument);
             let virq = op.u32_at(offset_of!(EvtchnBindVirq, virq));
             let vcpu = op.u32_at(offset_of!(EvtchnBindVirq, vcpu));
-            let port = events::with(|state, _| state.channels.bind_virq(virq, vcpu))?;
+            let port = events::with(|state, guest| state.channels.bind_virq(virq, vcpu, guest))?;
             op.set_u32(offset_of!(EvtchnBindVirq, port), port);
             op.write_back()?;
         }
         EVTCHNOP_bind_ipi => {
             let mut op = argument!(EvtchnBindIpi, argument);
             let vcpu = op.u32_at(offset_of!(EvtchnBindIpi, vcpu));
-            let port = events::with(|state, _| state.channels.bind_ipi(vcpu))?;
+            let port = events::with(|state, guest| state.channels.bind_ipi(vcpu, guest))?;
             op.set_u32(offset_of!(EvtchnBindIpi, port), port);
             op.write_back()?;
         }
@@ -123,45 +124,71 @@ pub fn event_channel_op(Args([command, argument, ..]): Args) -> HypercallResult 
         }
         EVTCHNOP_reset => {
             let reset: EvtchnReset = guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
-            events::with(|state, guest| state.channels.reset(reset.dom, guest))?;
+            let released = events::with(|state, guest| state.channels.reset(reset.dom, guest))?;
+            if let Some(frames) = released {
+                for &frame in frames.as_slice() {
+                    events::release_guest_frame(frame);
+                }
+                log::info!("events: guest reset its event channels, back to the 2-level ABI");
+            }
         }
         EVTCHNOP_set_priority => {
             let op: EvtchnSetPriority = guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
-            events::with(|state, _| state.channels.set_priority(op.port))?;
+            events::with(|state, _| state.channels.set_priority(op.port, op.priority))?;
         }
         EVTCHNOP_init_control => {
-            let op: EvtchnInitControl = guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
-            check_fifo_control_block(&op)?;
-            // The FIFO ABI itself is not offered: guests fall back to
-            // 2-level events, as on a Xen built without CONFIG_EVTCHN_FIFO.
-            return Err(XenError::EOPNOTSUPP);
+            let mut op: EvtchnInitControl =
+                guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
+            init_control(&op)?;
+            op.link_bits = EVTCHN_FIFO_LINK_BITS as u8;
+            guest_access::write_struct(argument, &op).map_err(|_| XenError::EFAULT)?;
         }
         EVTCHNOP_expand_array => {
-            let _: EvtchnExpandArray = guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
-            return Err(XenError::EOPNOTSUPP);
+            let op: EvtchnExpandArray = guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
+            expand_array(op.array_gfn)?;
         }
         _ => return Err(XenError::ENOSYS),
     }
     Ok(0)
 }
 
-/// Size of `struct evtchn_fifo_control_block` (public/event_channel.h):
-/// a ready word, 16 queue heads, and padding.
-const FIFO_CONTROL_BLOCK_SIZE: u64 = 64;
+/// Takes a writable type reference on a guest frame the FIFO ABI will
+/// use (Xen's `map_guest_page`): anything but the guest's own ordinary
+/// memory is `EINVAL`. A PV guest names frames by machine frame number.
+fn hold_fifo_frame(gfn: u64) -> Result<(), XenError> {
+    events::hold_guest_frame(gfn).map_err(|_| XenError::EINVAL)
+}
 
-/// Refuses a FIFO control block as Xen's `evtchn_fifo_init_control` does
-/// before it maps one: an unknown vCPU is `ENOENT`; an offset that crosses
-/// the page or is not 8-byte aligned, and a frame that is not the guest's
-/// own writable memory, are `EINVAL`.
-fn check_fifo_control_block(op: &EvtchnInitControl) -> Result<(), XenError> {
-    if op.vcpu >= hypervisor::services::ports::MAX_VCPUS {
-        return Err(XenError::ENOENT);
+/// `EVTCHNOP_init_control`, in Xen's order: an unknown vCPU is `ENOENT`;
+/// a block that crosses the page, is misaligned or is the vCPU's second,
+/// and a frame that is not the guest's writable memory, are `EINVAL`. The
+/// checks and the switch are separate steps so that the event lock is
+/// never held while the frame table's lock is taken.
+fn init_control(op: &EvtchnInitControl) -> Result<(), XenError> {
+    events::with(|state, _| state.channels.check_init_control(op.vcpu, op.offset))?;
+    hold_fifo_frame(op.control_gfn)?;
+    let switched = events::with(|state, guest| {
+        let was_fifo = state.channels.fifo().is_active();
+        state.channels.init_control(op.vcpu, op.control_gfn, op.offset, guest).map(|()| !was_fifo)
+    });
+    match switched {
+        Ok(true) => log::info!("events: guest switched to the FIFO ABI (vCPU {} control block)", op.vcpu),
+        Ok(false) => {}
+        Err(_) => events::release_guest_frame(op.control_gfn),
     }
-    let offset = u64::from(op.offset);
-    if offset > crate::arch::memory::PAGE_SIZE - FIFO_CONTROL_BLOCK_SIZE || offset % 8 != 0 {
-        return Err(XenError::EINVAL);
+    switched.map(|_| ())
+}
+
+/// `EVTCHNOP_expand_array`: without FIFO `EOPNOTSUPP`, with a full array
+/// `ENOSPC`, with a frame that is not the guest's writable memory `EINVAL`.
+fn expand_array(gfn: u64) -> Result<(), XenError> {
+    events::with(|state, _| state.channels.check_expand_array())?;
+    hold_fifo_frame(gfn)?;
+    let added = events::with(|state, guest| state.channels.expand_array(gfn, guest));
+    if added.is_err() {
+        events::release_guest_frame(gfn);
     }
-    crate::domain::memory::check_writable_guest_frame(op.control_gfn).map_err(|_| XenError::EINVAL)
+    added
 }
 
 /// Physical IRQs a domU could name (QEMU's 24 GSIs plus Xen's 32 extra

@@ -9,6 +9,7 @@
 //! `src/hypercall/{event_channel,vcpu,timer,sched,grant_table}.rs` decode
 //! the guest's arguments, and `src/backends/` plays domain 0.
 
+pub mod fifo;
 pub mod grants;
 pub mod ports;
 pub mod runstate;

@@ -1,11 +1,14 @@
-//! Event-channel port tables with Xen's semantics for the 2-level ABI.
+//! Event-channel port tables with Xen's semantics.
 //!
 //! Two domains have ports: the guest, and the hypervisor's built-in
 //! backends, which play domain 0 (they own the remote ends of the console
 //! and xenstore channels, as xenconsoled and xenstored do under Xen). The
-//! guest's pending and mask bits live in its `shared_info` page and are
-//! changed through `drivers::evtchn`; the backends' pending bits are a
-//! private bitmap the hypervisor drains ([`EventChannels::take_backend_pending`]).
+//! guest starts with the 2-level ABI: its pending and mask bits live in its
+//! `shared_info` page and are changed through `drivers::evtchn`. It may
+//! switch to the FIFO ABI ([`super::fifo`], the hypercalls in `fifo_abi`),
+//! which keeps the same port table but raises events through event words
+//! and queues in guest frames. The backends' pending bits are a private
+//! bitmap the hypervisor drains ([`EventChannels::take_backend_pending`]).
 //!
 //! Facts kept from Xen:
 //! * Port 0 is reserved; new ports take the lowest free number.
@@ -19,6 +22,9 @@
 //!   notifications sent to the unbound remote end were dropped.
 //! * Closing a port clears its pending bit; closing one end of an
 //!   interdomain channel leaves the other end unbound to the closer.
+//! * The port table holds [`NR_PORTS`] ports under either ABI (as if the
+//!   toolstack had set `max_evtchn_port` to 4095); under FIFO a free port
+//!   still on a queue is skipped when allocating.
 
 use core::sync::atomic::Ordering;
 
@@ -27,6 +33,8 @@ use drivers::shared_info::{SharedInfoView, VcpuInfoView};
 use hypercalls::abi::event_channel::*;
 use hypercalls::abi::xen::{DomId, DOMID_SELF, NR_VIRQS, VIRQ_DEBUG, VIRQ_TIMER, VIRQ_XENOPROF, VIRQ_XENPMU};
 use hypercalls::XenError;
+
+use super::fifo::{FifoState, GuestWords};
 
 pub type Port = EvtchnPort;
 
@@ -112,11 +120,11 @@ impl PortTable {
         }
     }
 
-    /// The lowest free port, growing the table by a bucket if needed.
-    /// The port stays free until the caller binds it.
-    fn find_free(&mut self) -> Result<Port, XenError> {
+    /// The lowest free port that is not `busy`, growing the table by a
+    /// bucket if needed. The port stays free until the caller binds it.
+    fn find_free(&mut self, busy: impl Fn(Port) -> bool) -> Result<Port, XenError> {
         if let Some(port) =
-            (0..self.valid).find(|&port| self.channels[port as usize].binding == Binding::Free)
+            (0..self.valid).find(|&port| self.channels[port as usize].binding == Binding::Free && !busy(port))
         {
             return Ok(port);
         }
@@ -133,13 +141,14 @@ impl PortTable {
     }
 }
 
-/// The guest's event bitmaps: its `shared_info` page and the `vcpu_info`
-/// of vCPU 0 (in `shared_info` or wherever `VCPUOP_register_vcpu_info`
-/// moved it).
+/// The guest's event memory: its `shared_info` page, the `vcpu_info` of
+/// vCPU 0 (in `shared_info` or wherever `VCPUOP_register_vcpu_info` moved
+/// it), and access to the frames the FIFO ABI uses.
 #[derive(Clone, Copy)]
 pub struct GuestEvents<'a> {
     pub shared: &'a SharedInfoView,
     pub vcpu: &'a VcpuInfoView,
+    pub words: &'a dyn GuestWords,
 }
 
 impl GuestEvents<'_> {
@@ -187,6 +196,8 @@ pub struct EventChannels {
     /// every return to the guest costs one load instead of a scan.
     backend_pending_words: u64,
     wake: WakeCounters,
+    /// The guest's FIFO state (inactive: 2-level events).
+    fifo: FifoState,
 }
 
 impl EventChannels {
@@ -199,6 +210,7 @@ impl EventChannels {
             backend_pending: [0; BITMAP_WORDS],
             backend_pending_words: 0,
             wake: WakeCounters { kicks: 0, newly_pending: 0 },
+            fifo: FifoState::new(),
         }
     }
 
@@ -262,15 +274,14 @@ impl EventChannels {
 
     /// Marks `port` of `side` pending, as Xen's `evtchn_port_set_pending`.
     fn set_pending(&mut self, side: Side, port: Port, events: GuestEvents<'_>) {
-        let Ok(channel) = self.table(side).channel(port) else { return };
+        let Ok(&channel) = self.table(side).channel(port) else { return };
         if !channel.binding.usable() {
             return;
         }
         match side {
             Side::Guest => {
-                let was_pending = evtchn::is_pending(events.shared, port).unwrap_or(true);
-                let kick = evtchn::set_pending(events.shared, events.vcpu, port).unwrap_or(false);
-                if !was_pending {
+                let (newly_pending, kick) = self.raise_guest_port(port, channel.vcpu, events);
+                if newly_pending {
                     self.wake.newly_pending += 1;
                 }
                 if kick {
@@ -286,6 +297,7 @@ impl EventChannels {
 
     fn clear_pending(&mut self, side: Side, port: Port, events: GuestEvents<'_>) {
         match side {
+            Side::Guest if self.fifo.is_active() => self.fifo.clear_pending(events.words, port),
             Side::Guest => {
                 let _ = evtchn::clear_pending(events.shared, port);
             }
@@ -314,9 +326,33 @@ impl EventChannels {
         Some(index as Port * 64 + bit)
     }
 
-    fn alloc_unbound_in(&mut self, side: Side, remote: DomId) -> Result<Port, XenError> {
-        let port = self.table_mut(side).find_free()?;
-        self.table_mut(side).bind(port, Binding::Unbound { remote }, 0);
+    /// The lowest port of `side` free for a new binding.
+    fn find_free(&mut self, side: Side, events: GuestEvents<'_>) -> Result<Port, XenError> {
+        match side {
+            Side::Guest if self.fifo.is_active() => {
+                let fifo = &self.fifo;
+                self.guest.find_free(|port| fifo.is_busy(events.words, port))
+            }
+            _ => self.table_mut(side).find_free(|_| false),
+        }
+    }
+
+    /// Binds a new port (Xen's `evtchn_port_init` follows every binding).
+    fn bind_new(&mut self, side: Side, port: Port, binding: Binding, vcpu: u32) {
+        self.table_mut(side).bind(port, binding, vcpu);
+        if side == Side::Guest {
+            self.fifo.init_port(port);
+        }
+    }
+
+    fn alloc_unbound_in(
+        &mut self,
+        side: Side,
+        remote: DomId,
+        events: GuestEvents<'_>,
+    ) -> Result<Port, XenError> {
+        let port = self.find_free(side, events)?;
+        self.bind_new(side, port, Binding::Unbound { remote }, 0);
         Ok(port)
     }
 
@@ -327,14 +363,14 @@ impl EventChannels {
         remote_port: Port,
         events: GuestEvents<'_>,
     ) -> Result<Port, XenError> {
-        let local_port = self.table_mut(local).find_free()?;
+        let local_port = self.find_free(local, events)?;
         let local_domid = self.domid(local);
         let target = self.table(remote).channel(remote_port)?;
         if target.binding != (Binding::Unbound { remote: local_domid }) {
             return Err(XenError::EINVAL);
         }
         let remote_vcpu = target.vcpu;
-        self.table_mut(local).bind(local_port, Binding::Interdomain { remote, remote_port }, 0);
+        self.bind_new(local, local_port, Binding::Interdomain { remote, remote_port }, 0);
         self.table_mut(remote).bind(
             remote_port,
             Binding::Interdomain { remote: local, remote_port: local_port },
@@ -349,20 +385,25 @@ impl EventChannels {
     /// (`alloc_unbound` in the guest for domain 0, then `bind_interdomain`
     /// from domain 0). Returns (guest port, backend port).
     pub fn connect_backend(&mut self, events: GuestEvents<'_>) -> Result<(Port, Port), XenError> {
-        let guest_port = self.alloc_unbound_in(Side::Guest, self.backend_domid)?;
+        let guest_port = self.alloc_unbound_in(Side::Guest, self.backend_domid, events)?;
         let backend_port = self.bind_interdomain_from(Side::Backend, Side::Guest, guest_port, events)?;
         Ok((guest_port, backend_port))
     }
 
     /// `EVTCHNOP_alloc_unbound` from the guest.
-    pub fn alloc_unbound(&mut self, dom: DomId, remote_dom: DomId) -> Result<Port, XenError> {
+    pub fn alloc_unbound(
+        &mut self,
+        dom: DomId,
+        remote_dom: DomId,
+        events: GuestEvents<'_>,
+    ) -> Result<Port, XenError> {
         let side = self.lookup_any(dom)?;
         // Xen finds the port before the permission check, so a full table
         // reports ENOSPC first.
-        self.table_mut(side).find_free()?;
+        self.find_free(side, events)?;
         Self::guest_may_target(side)?;
         let remote = if remote_dom == DOMID_SELF { self.guest_domid } else { remote_dom };
-        self.alloc_unbound_in(side, remote)
+        self.alloc_unbound_in(side, remote, events)
     }
 
     /// `EVTCHNOP_bind_interdomain` from the guest (to a backend or, for a
@@ -379,7 +420,7 @@ impl EventChannels {
     }
 
     /// `EVTCHNOP_bind_virq`.
-    pub fn bind_virq(&mut self, virq: u32, vcpu: u32) -> Result<Port, XenError> {
+    pub fn bind_virq(&mut self, virq: u32, vcpu: u32, events: GuestEvents<'_>) -> Result<Port, XenError> {
         if virq >= NR_VIRQS {
             return Err(XenError::EINVAL);
         }
@@ -392,19 +433,19 @@ impl EventChannels {
         if self.guest.virqs[virq as usize] != 0 {
             return Err(XenError::EEXIST);
         }
-        let port = self.guest.find_free()?;
-        self.guest.bind(port, Binding::Virq(virq), vcpu);
+        let port = self.find_free(Side::Guest, events)?;
+        self.bind_new(Side::Guest, port, Binding::Virq(virq), vcpu);
         self.guest.virqs[virq as usize] = port;
         Ok(port)
     }
 
     /// `EVTCHNOP_bind_ipi`.
-    pub fn bind_ipi(&mut self, vcpu: u32) -> Result<Port, XenError> {
+    pub fn bind_ipi(&mut self, vcpu: u32, events: GuestEvents<'_>) -> Result<Port, XenError> {
         if vcpu >= MAX_VCPUS {
             return Err(XenError::ENOENT);
         }
-        let port = self.guest.find_free()?;
-        self.guest.bind(port, Binding::Ipi, vcpu);
+        let port = self.find_free(Side::Guest, events)?;
+        self.bind_new(Side::Guest, port, Binding::Ipi, vcpu);
         Ok(port)
     }
 
@@ -499,28 +540,11 @@ impl EventChannels {
 
     /// `EVTCHNOP_unmask`: a closed port is accepted and left alone.
     pub fn unmask(&mut self, port: Port, events: GuestEvents<'_>) -> Result<(), XenError> {
-        if self.guest.channel(port)?.binding.usable()
-            && evtchn::unmask(events.shared, events.vcpu, port) == Ok(true)
-        {
+        let channel = *self.guest.channel(port)?;
+        if channel.binding.usable() && self.unmask_guest_port(port, channel.vcpu, events) {
             self.wake.kicks += 1;
         }
         Ok(())
-    }
-
-    /// `EVTCHNOP_reset`: closes every port of the guest but port 0.
-    pub fn reset(&mut self, dom: DomId, events: GuestEvents<'_>) -> Result<(), XenError> {
-        let side = self.lookup_any(dom)?;
-        Self::guest_may_target(side)?;
-        for port in 1..self.guest.valid {
-            let _ = self.close_on(Side::Guest, port, events);
-        }
-        Ok(())
-    }
-
-    /// `EVTCHNOP_set_priority`: the 2-level ABI has no priorities.
-    pub fn set_priority(&self, port: Port) -> Result<(), XenError> {
-        self.guest.channel(port)?;
-        Err(XenError::ENOSYS)
     }
 
     /// Whether a guest port is pending, for `SCHEDOP_poll`: ports past the
@@ -530,9 +554,12 @@ impl EventChannels {
             return Err(XenError::EINVAL);
         }
         let usable = self.guest.channel(port).is_ok_and(|channel| channel.binding.usable());
-        Ok(usable && evtchn::is_pending(events.shared, port).unwrap_or(false))
+        Ok(usable && self.guest_port_is_pending(port, events))
     }
 }
 
+mod fifo_abi;
+#[cfg(test)]
+mod fifo_tests;
 #[cfg(test)]
 mod tests;
