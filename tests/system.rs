@@ -492,35 +492,47 @@ fn qemu_xen_selftest(context: &mut Context) -> Outcome {
 /// a root file system, and Linux's Xen panic notifier reports the crash with
 /// SCHEDOP_shutdown(SHUTDOWN_crash): the expected end, proving the PV
 /// interfaces it used on the way (console, events, grants, timers) held.
-fn hv_linux_pv(context: &mut Context) -> Outcome {
-    use xtask::linux_guest::{self, FetchError};
-    // Some 6-10 s on an idle machine under TCG; a minute or more when busy.
+/// Boots Debian's Linux (fetched from Debian on first use, like its
+/// initramfs) as a PV domU of the bundled hypervisor, with console=hvc0.
+/// An unreachable archive or a missing QEMU is a skip.
+fn boot_linux(context: &mut Context, name: &str, with_initramfs: bool) -> Result<RunReport, Outcome> {
+    use xtask::linux_guest::{self, userspace, FetchError};
+    // Some 6-25 s on an idle machine under TCG; a minute or more when busy.
     const LINUX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
     const LINUX_MEM_MIB: u32 = 256;
     if qemu::find_qemu().is_none() {
-        return Outcome::Skip(format!("{} is not installed", qemu::QEMU_PROGRAM));
+        return Err(Outcome::Skip(format!("{} is not installed", qemu::QEMU_PROGRAM)));
     }
-    let vmlinux = match linux_guest::try_fetch() {
-        Ok(path) => path,
+    let fetched = linux_guest::try_fetch().and_then(|vmlinux| {
+        let initramfs = if with_initramfs { Some(userspace::try_fetch_initramfs()?) } else { None };
+        Ok((vmlinux, initramfs))
+    });
+    let (vmlinux, initramfs) = match fetched {
+        Ok(paths) => paths,
         Err(unreachable @ FetchError::ArchiveUnreachable(_)) => {
-            return Outcome::Skip(unreachable.to_string())
+            return Err(Outcome::Skip(unreachable.to_string()))
         }
-        Err(FetchError::Failed(error)) => return Outcome::Fail(format!("fetching Debian's kernel: {error}")),
+        Err(FetchError::Failed(error)) => {
+            return Err(Outcome::Fail(format!("fetching from Debian: {error}")))
+        }
     };
-    let built = match context.images() {
-        Ok(built) => built,
-        Err(reason) => return Outcome::Fail(reason),
-    };
+    let built = context.images().map_err(Outcome::Fail)?;
     let Some(hypervisor) = built.hypervisor else {
-        return Outcome::Fail("no hypervisor image was built".into());
+        return Err(Outcome::Fail("no hypervisor image was built".into()));
     };
     let mut options = RunOptions::hv(hypervisor, &vmlinux, "console=hvc0");
+    options.initrd = initramfs;
     options.mem_mib = LINUX_MEM_MIB;
     options.timeout = Some(LINUX_TIMEOUT);
-    options.log_path = target_dir().join("run").join("system").join("hv-linux-pv.log");
-    let report = match run::run(&options) {
+    options.log_path = target_dir().join("run").join("system").join(format!("{name}.log"));
+    run::run(&options)
+        .map_err(|err| Outcome::Fail(format!("the runner refused {}: {err}", vmlinux.display())))
+}
+
+fn hv_linux_pv(context: &mut Context) -> Outcome {
+    let report = match boot_linux(context, "hv-linux-pv", false) {
         Ok(report) => report,
-        Err(err) => return Outcome::Fail(format!("the runner refused {}: {err}", vmlinux.display())),
+        Err(outcome) => return outcome,
     };
     for expected in [
         "Linux version 6.",
@@ -613,37 +625,10 @@ fn hv_hostile(context: &mut Context) -> Outcome {
 /// an `/init` script) on the bundled hypervisor: user processes run, fork
 /// and exec, and `poweroff` ends the domain with Xen's poweroff.
 fn hv_linux_userspace(context: &mut Context) -> Outcome {
-    use xtask::linux_guest::userspace::{self, PIPELINE_RESULT, USERSPACE_BANNER};
-    use xtask::linux_guest::{self, FetchError};
-    const LINUX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
-    const LINUX_MEM_MIB: u32 = 256;
-    if qemu::find_qemu().is_none() {
-        return Outcome::Skip(format!("{} is not installed", qemu::QEMU_PROGRAM));
-    }
-    let fetched =
-        linux_guest::try_fetch().and_then(|vmlinux| Ok((vmlinux, userspace::try_fetch_initramfs()?)));
-    let (vmlinux, initramfs) = match fetched {
-        Ok(paths) => paths,
-        Err(unreachable @ FetchError::ArchiveUnreachable(_)) => {
-            return Outcome::Skip(unreachable.to_string())
-        }
-        Err(FetchError::Failed(error)) => return Outcome::Fail(format!("fetching from Debian: {error}")),
-    };
-    let built = match context.images() {
-        Ok(built) => built,
-        Err(reason) => return Outcome::Fail(reason),
-    };
-    let Some(hypervisor) = built.hypervisor else {
-        return Outcome::Fail("no hypervisor image was built".into());
-    };
-    let mut options = RunOptions::hv(hypervisor, &vmlinux, "console=hvc0");
-    options.initrd = Some(initramfs);
-    options.mem_mib = LINUX_MEM_MIB;
-    options.timeout = Some(LINUX_TIMEOUT);
-    options.log_path = target_dir().join("run").join("system").join("hv-linux-userspace.log");
-    let report = match run::run(&options) {
+    use xtask::linux_guest::userspace::{PIPELINE_RESULT, USERSPACE_BANNER};
+    let report = match boot_linux(context, "hv-linux-userspace", true) {
         Ok(report) => report,
-        Err(err) => return Outcome::Fail(format!("the runner refused {}: {err}", vmlinux.display())),
+        Err(outcome) => return outcome,
     };
     for expected in [
         "Run /init as init process",
