@@ -121,6 +121,7 @@ fn set_up(before_guest_runs: bool) {
     let views =
         Views { shared: shared::shared_info_view(shared_info), vcpu: shared::vcpu_info_view(vcpu_info) };
     state.views = Some(views);
+    shared::set_current_vcpu_info(views.vcpu);
     if before_guest_runs {
         for vcpu in &views.shared.vcpu_info {
             vcpu.evtchn_upcall_mask.store(1, Ordering::Relaxed);
@@ -139,6 +140,7 @@ fn set_up(before_guest_runs: bool) {
             other => log::error!("events: backend channel for guest port {expected} came out as {other:?}"),
         }
     }
+    BACKEND_WORK.store(state.channels.has_backend_pending(), Ordering::SeqCst);
     // Binding marked the backends' ports pending; nothing has happened yet.
     while state.channels.take_backend_pending().is_some() {}
 
@@ -171,8 +173,14 @@ pub fn with<R>(f: impl FnOnce(&mut EventState, GuestEvents<'static>) -> R) -> R 
     set_up(false);
     let mut state = STATE.lock();
     let views = state.views.expect("events initialised");
-    f(&mut state, views.events())
+    let result = f(&mut state, views.events());
+    BACKEND_WORK.store(state.channels.has_backend_pending(), Ordering::SeqCst);
+    result
 }
+
+/// Mirrors "a backend port has an event waiting" outside the lock, for the
+/// check on every way back to the guest; updated whenever the lock is held.
+static BACKEND_WORK: AtomicBool = AtomicBool::new(false);
 
 /// A backend's event to the guest through backend port `port`.
 pub fn notify_guest(port: Port) {
@@ -188,6 +196,9 @@ pub fn raise_virq(virq: u32) {
 
 /// Lets the backends handle every event the guest sent them.
 pub fn run_backends() {
+    if !BACKEND_WORK.load(Ordering::SeqCst) {
+        return;
+    }
     while let Some(port) = with(|state, _| state.channels.take_backend_pending()) {
         backends::notify(port);
     }
@@ -239,16 +250,28 @@ pub fn before_guest_resumes(frame: &mut Frame) {
     deliver_upcall(frame);
 }
 
+/// A virtual NMI waits for delivery (`VCPUOP_send_nmi`). Checked on every
+/// way back to the guest, so kept outside the locks.
+static NMI_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// `VCPUOP_send_nmi`: the NMI is delivered on the way back to the guest.
+pub fn raise_nmi() {
+    NMI_PENDING.store(true, Ordering::SeqCst);
+}
+
 /// Bounces a pending virtual NMI to the guest's handler (vector 2 of its
 /// trap table), unless one is still being handled. With no handler the
 /// NMI is lost, as on Xen. Unlike an event upcall it leaves events as
 /// they were.
 fn deliver_nmi(frame: &mut Frame) {
+    if !NMI_PENDING.load(Ordering::SeqCst) {
+        return;
+    }
     let handler = domain::with(|d| {
-        if !d.vcpu.nmi_pending || d.vcpu.nmi_masked {
+        if d.vcpu.nmi_masked {
             return None;
         }
-        d.vcpu.nmi_pending = false;
+        NMI_PENDING.store(false, Ordering::SeqCst);
         let handler = d.vcpu.traps[usize::from(NMI_VECTOR)].address;
         d.vcpu.nmi_masked = handler != 0;
         (handler != 0).then_some(handler)
@@ -263,7 +286,11 @@ fn deliver_nmi(frame: &mut Frame) {
 /// Bounces to the guest's event callback if an event upcall is pending and
 /// the guest has not masked upcalls; the bounce masks them, as Xen does.
 fn deliver_upcall(frame: &mut Frame) {
-    if !with(|_, events| events.need_delivery()) {
+    // Without the event lock: this runs on every way back to the guest.
+    let Some(vcpu) = shared::current_vcpu_info() else { return };
+    let deliverable = vcpu.evtchn_upcall_pending.load(Ordering::SeqCst) != 0
+        && vcpu.evtchn_upcall_mask.load(Ordering::SeqCst) == 0;
+    if !deliverable {
         return;
     }
     let callback = domain::with(|d| d.vcpu.event_callback);
@@ -348,6 +375,7 @@ pub fn move_vcpu_info(mfn: u64, machine: u64) {
     let view = shared::vcpu_info_view(machine);
     with(|state, events| {
         state.views = Some(Views { shared: events.shared, vcpu: view });
+        shared::set_current_vcpu_info(view);
         state.vcpu_info_frame = Some(mfn);
     });
     view.evtchn_pending_sel.store(u64::MAX, Ordering::SeqCst);
@@ -425,7 +453,7 @@ fn update_time_area(info: &VcpuTimeInfo) {
 /// need not be mapped in its user address space (Xen switches the same way).
 fn with_kernel_address_space(f: impl FnOnce()) {
     let (in_kernel, kernel_root, user_root) =
-        domain::with(|d| (d.vcpu.in_kernel_mode, d.vcpu.kernel_root, d.vcpu.user_root));
+        domain::with(|d| (crate::domain::in_kernel_mode(), d.vcpu.kernel_root, d.vcpu.user_root));
     if in_kernel || kernel_root == 0 || user_root == 0 {
         f();
         return;

@@ -13,7 +13,7 @@ pub fn dispatch(frame: &mut Frame) {
         return;
     }
     match frame.vector {
-        SYSCALL_VECTOR if domain::with(|d| d.vcpu.in_kernel_mode) => hypercall::dispatch(frame),
+        SYSCALL_VECTOR if crate::domain::in_kernel_mode() => hypercall::dispatch(frame),
         // A system call from guest user space is the guest kernel's business.
         SYSCALL_VECTOR => crate::exceptions::user_syscall(frame),
         COMPAT_SYSCALL_VECTOR => crash_domain(frame, "32-bit SYSCALL from a 64-bit PV guest"),
@@ -27,7 +27,7 @@ pub fn dispatch(frame: &mut Frame) {
 /// Work done on every way back to the guest: stop it if it shut down,
 /// else run timers and backends and deliver a pending event upcall.
 fn before_guest_resumes(frame: &mut Frame) {
-    if let Some(reason) = domain::with(|d| d.shutdown_reason) {
+    if let Some(reason) = domain::shutdown_reason() {
         finish(reason);
     }
     crate::events::before_guest_resumes(frame);

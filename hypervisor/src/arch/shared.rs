@@ -12,6 +12,8 @@
 //! hypervisor never drops, so they can neither leave the guest nor become
 //! page tables while the view exists.
 
+use core::sync::atomic::{AtomicPtr, Ordering};
+
 use drivers::console_ring::ConsoleRingView;
 use drivers::shared_info::{SharedInfoView, VcpuInfoView};
 use drivers::xenstore::XenstoreRingView;
@@ -57,4 +59,22 @@ pub fn console_ring_view(machine: u64) -> &'static ConsoleRingView {
 pub fn xenstore_ring_view(machine: u64) -> &'static XenstoreRingView {
     assert!(machine.is_multiple_of(PAGE_SIZE), "xenstore ring at {machine:#x} is not page-aligned");
     view(machine)
+}
+
+/// The `vcpu_info` upcalls are delivered through, read on every way back
+/// to the guest and so kept outside any lock (null until events are set up).
+static CURRENT_VCPU_INFO: AtomicPtr<VcpuInfoView> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Makes `view` the `vcpu_info` [`current_vcpu_info`] returns.
+pub fn set_current_vcpu_info(view: &'static VcpuInfoView) {
+    CURRENT_VCPU_INFO.store(core::ptr::from_ref(view).cast_mut(), Ordering::SeqCst);
+}
+
+/// The vCPU's `vcpu_info`, once events are set up.
+pub fn current_vcpu_info() -> Option<&'static VcpuInfoView> {
+    let pointer = CURRENT_VCPU_INFO.load(Ordering::SeqCst);
+    // SAFETY: the pointer is null or came from a `&'static VcpuInfoView`
+    // (`set_current_vcpu_info`), and the view is only read through shared
+    // references to its atomics.
+    unsafe { pointer.as_ref() }
 }

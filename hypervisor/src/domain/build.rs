@@ -213,7 +213,6 @@ pub fn build(boot: &GuestBoot<'_>) -> Result<Frame, BuildError> {
         shared_info,
         vcpu: Vcpu::new(shared_info),
         vm_assist: 0,
-        shutdown_reason: None,
         console_port: CONSOLE_PORT,
         store_port: STORE_PORT,
         console_ring: mfn_of(layout.console_pfn()) * PAGE_SIZE,

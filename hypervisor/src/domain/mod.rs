@@ -4,6 +4,8 @@
 pub mod build;
 pub mod memory;
 
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
 use alloc::vec::Vec;
 
 use hypercalls::abi::xen::DomId;
@@ -33,14 +35,11 @@ pub struct Vcpu {
     pub event_callback: u64,
     pub failsafe_callback: u64,
     pub syscall_callback: u64,
-    /// A virtual NMI waits for delivery (`VCPUOP_send_nmi`).
-    pub nmi_pending: bool,
     /// The guest's NMI handler is running: further NMIs wait for its `iret`.
     pub nmi_masked: bool,
     /// The kernel stack for entries from guest user mode (`stack_switch`).
     pub kernel_sp: u64,
     pub kernel_ss: u64,
-    pub in_kernel_mode: bool,
     /// Machine addresses of the kernel's and user's L4 (0: none).
     pub kernel_root: u64,
     pub user_root: u64,
@@ -62,11 +61,9 @@ impl Vcpu {
             event_callback: 0,
             failsafe_callback: 0,
             syscall_callback: 0,
-            nmi_pending: false,
             nmi_masked: false,
             kernel_sp: 0,
             kernel_ss: 0,
-            in_kernel_mode: true,
             kernel_root: 0,
             user_root: 0,
             vcpu_info,
@@ -89,8 +86,6 @@ pub struct Domain {
     pub vcpu: Vcpu,
     /// `vm_assist` bits the guest turned on.
     pub vm_assist: u64,
-    /// Set once the guest asked to stop (a SHUTDOWN_* reason).
-    pub shutdown_reason: Option<u32>,
     pub console_port: u32,
     pub store_port: u32,
     /// Machine addresses of the console and xenstore ring pages.
@@ -105,6 +100,35 @@ impl Domain {
 }
 
 static DOMAIN: Mutex<Option<Domain>> = Mutex::new(None);
+
+/// Whether the vCPU runs the guest kernel (else guest user mode), which
+/// every SYSCALL entry asks: kept outside the lock. The vCPU starts in
+/// kernel mode; `exceptions::toggle_guest_mode` is the only writer.
+static KERNEL_MODE: AtomicBool = AtomicBool::new(true);
+
+pub fn in_kernel_mode() -> bool {
+    KERNEL_MODE.load(Ordering::SeqCst)
+}
+
+pub fn set_kernel_mode(kernel: bool) {
+    KERNEL_MODE.store(kernel, Ordering::SeqCst);
+}
+
+/// The SHUTDOWN_* reason the guest stopped with, once it has (checked on
+/// every way back to the guest, so kept outside the lock).
+static SHUTDOWN_REASON: AtomicU32 = AtomicU32::new(NOT_SHUT_DOWN);
+const NOT_SHUT_DOWN: u32 = u32::MAX;
+
+/// Records that the domain stopped for `reason`; the first reason stands.
+pub fn record_shutdown(reason: u32) {
+    let _ = SHUTDOWN_REASON.compare_exchange(NOT_SHUT_DOWN, reason, Ordering::SeqCst, Ordering::SeqCst);
+}
+
+/// The reason the domain stopped, if it has.
+pub fn shutdown_reason() -> Option<u32> {
+    let reason = SHUTDOWN_REASON.load(Ordering::SeqCst);
+    (reason != NOT_SHUT_DOWN).then_some(reason)
+}
 
 pub fn install(domain: Domain) {
     *DOMAIN.lock() = Some(domain);

@@ -30,7 +30,7 @@ pub fn multicall(Args([list, count, ..]): Args, frame: &mut Frame) -> HypercallR
             Err(error) => error.to_return() as u64,
         };
         guest_access::write(entry + 8, &value.to_le_bytes()).map_err(|_| XenError::EFAULT)?;
-        if crate::domain::with(|d| d.shutdown_reason.is_some()) {
+        if crate::domain::shutdown_reason().is_some() {
             break;
         }
     }

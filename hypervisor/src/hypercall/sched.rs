@@ -86,11 +86,7 @@ static SHUTDOWN_CODE: Mutex<ShutdownCode> = Mutex::new(ShutdownCode::new());
 /// on the way back to it (see `traps`).
 pub fn shutdown_domain(reason: u32) {
     let code = SHUTDOWN_CODE.lock().shutdown(reason);
-    domain::with(|d| {
-        if d.shutdown_reason.is_none() {
-            d.shutdown_reason = Some(u32::from(code));
-        }
-    });
+    domain::record_shutdown(u32::from(code));
 }
 
 /// `SCHEDOP_poll`: returns at once if an upcall is deliverable or a named

@@ -12,7 +12,7 @@ use hypervisor::services::ports::MAX_VCPUS;
 use super::{Args, HypercallResult};
 use crate::arch::guest_access;
 use crate::arch::memory::PAGE_SIZE;
-use crate::{domain, events, time};
+use crate::{events, time};
 
 fn read<T: Copy + Default>(address: u64) -> Result<T, XenError> {
     guest_access::read_struct(address).map_err(|_| XenError::EFAULT)
@@ -79,7 +79,7 @@ pub fn vcpu_op(Args([command, vcpu, argument, ..]): Args) -> HypercallResult {
         // dropped if not; the argument must be null.
         VCPUOP_send_nmi if argument != 0 => Err(XenError::EINVAL),
         VCPUOP_send_nmi => {
-            domain::with(|d| d.vcpu.nmi_pending = true);
+            events::raise_nmi();
             Ok(0)
         }
         // Only a hardware domain's pinned vCPUs have a physical id.

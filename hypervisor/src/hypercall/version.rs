@@ -24,7 +24,10 @@ pub fn features() -> u32 {
 }
 
 pub fn xen_version(Args([command, argument, ..]): Args) -> HypercallResult {
-    match u32::try_from(command).map_err(|_| XenError::ENOSYS)? {
+    if command > u64::from(u32::MAX) {
+        return Err(XenError::ENOSYS);
+    }
+    match command as u32 {
         XENVER_version => Ok((XEN_MAJOR << 16) | XEN_MINOR),
         XENVER_extraversion => copy_string(argument, EXTRA_VERSION, 16),
         XENVER_capabilities => copy_string(argument, CAPABILITIES, 1024),

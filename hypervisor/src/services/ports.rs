@@ -312,6 +312,11 @@ impl EventChannels {
     }
 
     /// The lowest backend port with an event waiting, cleared as it is taken.
+    /// Whether any backend port has an event waiting.
+    pub const fn has_backend_pending(&self) -> bool {
+        self.backend_pending_words != 0
+    }
+
     pub fn take_backend_pending(&mut self) -> Option<Port> {
         if self.backend_pending_words == 0 {
             return None;
