@@ -241,6 +241,7 @@ pub fn timers_changed() {
 }
 
 /// Work done on every way back to the guest.
+#[inline(always)]
 pub fn before_guest_resumes(frame: &mut Frame) {
     if time::take_alarm_fired() {
         run_timers();

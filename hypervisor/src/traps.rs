@@ -7,6 +7,7 @@ use crate::arch::entry::{Frame, COMPAT_SYSCALL_VECTOR, SPURIOUS_VECTOR, SYSCALL_
 use crate::arch::{cpu, guest_access};
 use crate::{console, domain, hypercall, time};
 
+#[inline(always)]
 pub fn dispatch(frame: &mut Frame) {
     if frame.interrupted_hypervisor() {
         hypervisor_entry(frame);
@@ -26,6 +27,7 @@ pub fn dispatch(frame: &mut Frame) {
 
 /// Work done on every way back to the guest: stop it if it shut down,
 /// else run timers and backends and deliver a pending event upcall.
+#[inline(always)]
 fn before_guest_resumes(frame: &mut Frame) {
     if let Some(reason) = domain::shutdown_reason() {
         finish(reason);

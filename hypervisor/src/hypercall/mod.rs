@@ -32,6 +32,7 @@ pub type HypercallResult = Result<u64, XenError>;
 #[derive(Clone, Copy, Debug)]
 pub struct Args(pub [u64; 5]);
 
+#[inline(always)]
 pub fn dispatch(frame: &mut Frame) {
     let number = frame.rax;
     let args = Args([frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8]);
@@ -42,6 +43,7 @@ pub fn dispatch(frame: &mut Frame) {
     };
 }
 
+#[inline(always)]
 fn call(number: u64, args: Args, frame: &mut Frame) -> HypercallResult {
     // A number with upper bits set names no hypercall (checked by hand:
     // this is the hottest path in the hypervisor).
