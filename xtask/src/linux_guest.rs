@@ -225,15 +225,7 @@ fn download_and_extract(
     let (deb, package) = download_deb(package, download_dir)?;
     eprintln!("xtask: unpacking {}", deb.display());
     let root = download_dir.join("root");
-    let unpacked = Command::new("dpkg-deb")
-        .arg("-x")
-        .arg(&deb)
-        .arg(&root)
-        .status()
-        .map_err(|err| failed(tool_missing("dpkg-deb", &err)))?;
-    if !unpacked.success() {
-        return Err(failed(format!("dpkg-deb -x {} failed ({unpacked})", deb.display())));
-    }
+    unpack_deb(&deb, &root)?;
     let bzimage_path = find_bzimage(&root.join("boot")).map_err(failed)?;
     let bzimage = std::fs::read(&bzimage_path)
         .map_err(|err| failed(format!("cannot read {}: {err}", bzimage_path.display())))?;
@@ -251,6 +243,21 @@ fn download_and_extract(
     std::fs::rename(&partial, &vmlinux)
         .map_err(|err| failed(format!("cannot move {} into place: {err}", vmlinux.display())))?;
     Ok((vmlinux, package))
+}
+
+/// `dpkg-deb -x`: the package's files under `root`, nothing installed.
+fn unpack_deb(deb: &Path, root: &Path) -> Result<(), FetchError> {
+    let unpacked = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(deb)
+        .arg(root)
+        .status()
+        .map_err(|err| failed(tool_missing("dpkg-deb", &err)))?;
+    if unpacked.success() {
+        Ok(())
+    } else {
+        Err(failed(format!("dpkg-deb -x {} failed ({unpacked})", deb.display())))
+    }
 }
 
 /// An ELF64 with a PV entry note, as the hypervisor's domain builder needs.

@@ -9,9 +9,8 @@
 //! (`<cache>/initramfs/<package file name>.cpio`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use super::{apt, cache_dir, failed, tool_missing, FetchError};
+use super::{apt, cache_dir, failed, unpack_deb, FetchError};
 use crate::qemu_xen::cpio::CpioWriter;
 
 /// The Debian package with a statically linked busybox.
@@ -69,15 +68,7 @@ fn build(dir: &Path, download_dir: &Path) -> Result<PathBuf, FetchError> {
         Err(unreachable) => return Err(unreachable),
     };
     let root = download_dir.join("root");
-    let unpacked = Command::new("dpkg-deb")
-        .arg("-x")
-        .arg(&deb)
-        .arg(&root)
-        .status()
-        .map_err(|err| failed(tool_missing("dpkg-deb", &err)))?;
-    if !unpacked.success() {
-        return Err(failed(format!("dpkg-deb -x {} failed ({unpacked})", deb.display())));
-    }
+    unpack_deb(&deb, &root)?;
     let busybox_path = root.join("bin").join("busybox");
     let busybox = std::fs::read(&busybox_path).map_err(|err| {
         failed(format!("{BUSYBOX_PACKAGE} has no usable {}: {err}", busybox_path.display()))
