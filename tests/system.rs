@@ -27,10 +27,12 @@ const TESTS: &[SystemTest] = &[
     SystemTest { name: "hv-runs-pv-guest", run: hv_runs_pv_guest },
     SystemTest { name: "hv-bad-option", run: hv_bad_option },
     SystemTest { name: "hv-selftest", run: hv_selftest },
+    SystemTest { name: "hv-selftest-fifo-events", run: hv_selftest_fifo },
     SystemTest { name: "hv-exception", run: hv_exception },
     SystemTest { name: "hv-tour", run: hv_tour },
     SystemTest { name: "xen-pv-selftest", run: xen_pv_selftest },
     SystemTest { name: "xen-pv-selftest-writable-page-tables", run: xen_pv_selftest_writable },
+    SystemTest { name: "xen-pv-selftest-fifo-events", run: xen_pv_selftest_fifo },
     SystemTest { name: "xen-pv-exception", run: xen_pv_exception },
     SystemTest { name: "xen-pv-tour", run: xen_pv_tour },
     SystemTest { name: "qemu-xen-selftest", run: qemu_xen_selftest },
@@ -305,6 +307,18 @@ fn hv_runs_pv_guest(context: &mut Context) -> Outcome {
 }
 
 /// The guest's whole self-test suite as a PV domU of the bundled hypervisor.
+/// The self-tests on the FIFO event-channel ABI of the bundled hypervisor.
+fn hv_selftest_fifo(context: &mut Context) -> Outcome {
+    const MIN_PASSED: u32 = 25;
+    match boot_hv(context, "hv-selftest-fifo-events", "selftest evtchn=fifo", 128) {
+        Ok(report) if !report.output.contains("xen: event channels use the FIFO ABI") => {
+            fail_with(&report, "the guest did not switch to FIFO event channels")
+        }
+        Ok(report) => expect_selftests(&report, MIN_PASSED),
+        Err(outcome) => outcome,
+    }
+}
+
 fn hv_selftest(context: &mut Context) -> Outcome {
     const MIN_PASSED: u32 = 25;
     match boot_hv(context, "hv-selftest", "selftest", 128) {
@@ -379,11 +393,19 @@ fn boot_xen(context: &mut Context, name: &str, cmdline: &str) -> Result<RunRepor
 /// Real Xen is the judge of the PV ABI: as dom0 (no xenstore, no console
 /// ring) every self-test that can run must pass, and at least 15 must.
 fn xen_selftest(context: &mut Context, name: &str, cmdline: &str) -> Outcome {
+    xen_selftest_saying(context, name, cmdline, "platform: pv")
+}
+
+/// [`xen_selftest`], with one more line the guest must print.
+fn xen_selftest_saying(context: &mut Context, name: &str, cmdline: &str, line: &str) -> Outcome {
     const MIN_PASSED: u32 = 15;
     let report = match boot_xen(context, name, cmdline) {
         Ok(report) => report,
         Err(outcome) => return outcome,
     };
+    if !report.output.contains(line) {
+        return fail_with(&report, &format!("the output lacks `{line}`"));
+    }
     if !report.output.contains("platform: pv") {
         return fail_with(&report, "the kernel did not come up on the PV platform");
     }
@@ -399,6 +421,13 @@ fn xen_pv_selftest(context: &mut Context) -> Outcome {
 
 fn xen_pv_selftest_writable(context: &mut Context) -> Outcome {
     xen_selftest(context, "xen-pv-selftest-writable-page-tables", "selftest pt=writable")
+}
+
+/// The self-tests with the guest on the FIFO event-channel ABI, which real
+/// Xen 4.17 offers (the `evtchn-abi` self-test fails if the switch did not happen).
+fn xen_pv_selftest_fifo(context: &mut Context) -> Outcome {
+    let name = "xen-pv-selftest-fifo-events";
+    xen_selftest_saying(context, name, "selftest evtchn=fifo", "xen: event channels use the FIFO ABI")
 }
 
 /// The same exception report as on bare metal, then Xen says dom0 crashed.

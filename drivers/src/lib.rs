@@ -13,6 +13,7 @@ extern crate alloc;
 pub mod console_ring;
 pub mod debug_exit;
 pub mod evtchn;
+pub mod evtchn_fifo;
 pub mod grant_table;
 pub mod ring;
 pub mod shared_info;

@@ -160,6 +160,11 @@ fn read_hvm_start_info(paddr: u64, on_xen: bool) -> Result<BootInfo, &'static st
 /// What the loader handed over, kept for the kernel's lifetime.
 static BOOT_INFO: spin::Once<BootInfo> = spin::Once::new();
 
+/// What the boot loader or hypervisor handed over, once the kernel has it.
+pub fn boot_info() -> Option<&'static BootInfo> {
+    BOOT_INFO.get()
+}
+
 fn kernel_main(platform: &'static dyn Platform, boot: BootInfo) -> ! {
     let boot: &'static BootInfo = BOOT_INFO.call_once(|| boot);
     let cmdline = Cmdline::parse(boot.cmdline());

@@ -55,6 +55,7 @@ pub const ALL: &[SelfTest<Context>] = &[
     SelfTest { name: "pv-writable-page-tables", run: xen::writable_page_tables },
     SelfTest { name: "pv-memory-exchange", run: xen::memory_exchange },
     SelfTest { name: "pv-ldt", run: xen::ldt },
+    SelfTest { name: "evtchn-abi", run: xen::evtchn_abi },
     SelfTest { name: "evtchn-loopback", run: xen::evtchn_loopback },
     SelfTest { name: "evtchn-mask-unmask", run: xen::evtchn_mask_unmask },
     SelfTest { name: "evtchn-delivery-after-unmask", run: xen::delivery_after_unmask },

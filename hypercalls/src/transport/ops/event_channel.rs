@@ -64,6 +64,39 @@ pub fn status(dom: DomId, port: EvtchnPort) -> Result<EvtchnStatus, XenError> {
     op(EVTCHNOP_status, &mut arg).map(|_| arg)
 }
 
+/// `EVTCHNOP_init_control`: switches the domain to the FIFO ABI, with
+/// vCPU `vcpu`'s control block at `offset` in guest frame `control_gfn` (a
+/// PV guest's machine frame). Returns the number of link bits Xen uses.
+///
+/// # Safety
+///
+/// From now on Xen writes the control block at any time: the frame must be
+/// set aside for it (read and written only atomically) for as long as the
+/// domain uses the FIFO ABI.
+pub unsafe fn init_control(control_gfn: u64, offset: u32, vcpu: u32) -> Result<u8, XenError> {
+    let mut arg = EvtchnInitControl { control_gfn, offset, vcpu, ..EvtchnInitControl::default() };
+    // SAFETY: `arg` is borrowed for the call; the control block's frame is
+    // the caller's contract.
+    let result = unsafe {
+        hypercall2(__HYPERVISOR_event_channel_op, EVTCHNOP_init_control as u64, addr_of_mut(&mut arg))
+    };
+    super::unit(result).map(|()| arg.link_bits)
+}
+
+/// `EVTCHNOP_expand_array`: guest frame `array_gfn` becomes the next page of
+/// event words (1024 ports a page).
+///
+/// # Safety
+///
+/// As for [`init_control`]: Xen writes the page's event words at any time.
+pub unsafe fn expand_array(array_gfn: u64) -> Result<(), XenError> {
+    let mut arg = EvtchnExpandArray { array_gfn };
+    // SAFETY: `arg` is borrowed for the call; the page is the caller's contract.
+    super::unit(unsafe {
+        hypercall2(__HYPERVISOR_event_channel_op, EVTCHNOP_expand_array as u64, addr_of_mut(&mut arg))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

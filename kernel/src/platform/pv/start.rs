@@ -154,6 +154,7 @@ pub fn init_services(pv: &Pv) {
     };
     let facts = xen::init(xen::Xen::query(start.initial_domain()));
     log::debug!("Xen {}.{}{}", facts.version.0, facts.version.1, facts.extra_version);
+    xen::choose_event_abi(kernel_machine_frame);
     if let Err(error) = xen::time::init() {
         println!("xen: binding VIRQ_TIMER failed: {error}");
     }
@@ -165,6 +166,12 @@ pub fn init_services(pv: &Pv) {
     }
     use crate::platform::Platform as _;
     pv.interrupts_enable();
+}
+
+/// The machine frame behind kernel address `virt` (Xen PV names frames so).
+fn kernel_machine_frame(virt: u64) -> Option<u64> {
+    let (phys, _) = crate::mm::paging::AddressSpace::current().translate(virt)?;
+    super::PV.mmu.mfn(phys / PAGE_SIZE)
 }
 
 fn connect_rings(pv: &Pv, start: &PvStart) {

@@ -27,6 +27,7 @@ pub fn init(pvh: &Pvh) {
     xen::init(xen::Xen::query(start.initial_domain));
     upcall::quiet_other_interrupts(start.initial_domain);
     connect_upcall(start::upcall_route().unwrap_or(start.upcall_route));
+    xen::choose_event_abi(kernel_guest_frame);
     if let Err(error) = xen::time::init() {
         println!("xen: binding VIRQ_TIMER failed: {error}");
     }
@@ -93,6 +94,12 @@ fn map_special_page(gfn: u64) -> Result<u64, MapError> {
         Some((other, _)) => Err(MapError::AlreadyMapped { existing: other }),
         None => space.map(virt, phys, paging::data_flags()).map(|()| virt),
     }
+}
+
+/// The guest frame behind kernel address `virt` (an auto-translated guest
+/// names its own frames).
+fn kernel_guest_frame(virt: u64) -> Option<u64> {
+    AddressSpace::current().translate(virt).map(|(phys, _)| phys / PAGE_SIZE)
 }
 
 fn connect_rings(pvh: &Pvh) {

@@ -83,6 +83,20 @@ pub struct Xen {
 static XEN: spin::Once<Xen> = spin::Once::new();
 
 /// Records the facts; the first call wins.
+/// Switches to the FIFO event-channel ABI if the command line asks for
+/// it (`evtchn=fifo`), before any port is bound; says which ABI is in use.
+/// `frame_of` names a page of the kernel as Xen knows it.
+pub fn choose_event_abi(frame_of: fn(u64) -> Option<u64>) {
+    let cmdline = crate::boot::boot_info().map_or("", |boot| boot.cmdline());
+    if kernel::cmdline::Cmdline::parse(cmdline).value("evtchn") != Some("fifo") {
+        return;
+    }
+    match events::use_fifo(frame_of) {
+        Ok(()) => crate::println!("xen: event channels use the FIFO ABI"),
+        Err(error) => crate::println!("xen: no FIFO event channels ({error}); using the 2-level ABI"),
+    }
+}
+
 pub fn init(xen: Xen) -> &'static Xen {
     XEN.call_once(|| xen)
 }
