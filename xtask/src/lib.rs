@@ -54,6 +54,26 @@ impl std::error::Error for XtaskError {}
 
 /// The root of the workspace (xtask always lives one level below it), so
 /// every command works from any directory.
+/// The user's cache directory, where downloads live outside the repository:
+/// `$XDG_CACHE_HOME`, else `~/.cache`.
+pub fn user_cache_dir() -> PathBuf {
+    user_cache_dir_from(std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME"))
+}
+
+/// [`user_cache_dir`] from the two variables. The XDG spec says to ignore a
+/// relative `XDG_CACHE_HOME`; with neither usable, a directory under the
+/// system's temporary directory.
+pub fn user_cache_dir_from(
+    xdg_cache_home: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> PathBuf {
+    xdg_cache_home
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .or_else(|| home.map(PathBuf::from).filter(|dir| dir.is_absolute()).map(|home| home.join(".cache")))
+        .unwrap_or_else(|| std::env::temp_dir().join("cache"))
+}
+
 pub fn workspace_root() -> PathBuf {
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest_dir.parent().map(PathBuf::from).unwrap_or(manifest_dir)

@@ -69,12 +69,7 @@ fn failed(message: impl Into<String>) -> FetchError {
 
 /// Where the extracted kernels are kept.
 pub fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("rust-xen").join("linux-pv")
+    crate::user_cache_dir().join("rust-xen").join("linux-pv")
 }
 
 /// The path of an unmodified Debian Linux `vmlinux` with Xen PV support,

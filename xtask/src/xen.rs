@@ -48,12 +48,7 @@ impl RunOptions {
 
 /// Where the downloaded hypervisor is kept.
 pub fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("xen-guest").join("xen-4.17")
+    crate::user_cache_dir().join("xen-guest").join("xen-4.17")
 }
 
 /// The Xen binary to boot: the override, the cached copy, or a fresh

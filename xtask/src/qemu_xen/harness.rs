@@ -44,13 +44,7 @@ pub fn cache_dir() -> PathBuf {
 }
 
 pub fn cache_dir_from(xdg_cache_home: Option<OsString>, home: Option<OsString>) -> PathBuf {
-    // The XDG spec says to ignore a relative XDG_CACHE_HOME.
-    let base = xdg_cache_home
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute())
-        .or_else(|| home.map(PathBuf::from).filter(|dir| dir.is_absolute()).map(|home| home.join(".cache")))
-        .unwrap_or_else(|| std::env::temp_dir().join("cache"));
-    base.join("rust-xen").join("qemu-xen")
+    crate::user_cache_dir_from(xdg_cache_home, home).join("rust-xen").join("qemu-xen")
 }
 
 /// `harness-<16 hex digits>`, from everything that goes into a harness.
