@@ -65,7 +65,7 @@ fn gpr(frame: &mut Frame, number: u8) -> &mut u64 {
 /// Emulates the privileged instruction at the guest's RIP, if it is one
 /// the hypervisor handles; returns whether it did (RIP is then past it).
 pub fn privileged_instruction(frame: &mut Frame) -> bool {
-    if !crate::domain::in_kernel_mode() {
+    if !domain::in_kernel_mode() {
         return false;
     }
     let Some(code) = fetch(frame) else { return false };
@@ -179,13 +179,7 @@ fn read_cr(cr: u8) -> Option<u64> {
     match cr {
         0 => Some(cpu::read_cr0()),
         // A PV guest's CR3 holds a machine address, as Xen reports it.
-        3 => Some(domain::with(|d| {
-            if crate::domain::in_kernel_mode() {
-                d.vcpu.kernel_root
-            } else {
-                d.vcpu.user_root
-            }
-        })),
+        3 => Some(domain::current_root()),
         4 => Some(domain::with(|d| d.vcpu.cr4)),
         _ => None,
     }
@@ -201,7 +195,7 @@ pub fn page_table_write(frame: &mut Frame, fault_address: u64, error_code: u64) 
     }
     let (enabled, in_kernel, root) = domain::with(|d| {
         let enabled = d.vm_assist & (1 << VMASST_TYPE_writable_pagetables) != 0;
-        (enabled, crate::domain::in_kernel_mode(), d.vcpu.kernel_root)
+        (enabled, domain::in_kernel_mode(), d.vcpu.kernel_root)
     });
     if !enabled || !in_kernel {
         return false;

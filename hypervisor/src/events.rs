@@ -454,7 +454,7 @@ fn update_time_area(info: &VcpuTimeInfo) {
 /// need not be mapped in its user address space (Xen switches the same way).
 fn with_kernel_address_space(f: impl FnOnce()) {
     let (in_kernel, kernel_root, user_root) =
-        domain::with(|d| (crate::domain::in_kernel_mode(), d.vcpu.kernel_root, d.vcpu.user_root));
+        domain::with(|d| (domain::in_kernel_mode(), d.vcpu.kernel_root, d.vcpu.user_root));
     if in_kernel || kernel_root == 0 || user_root == 0 {
         f();
         return;

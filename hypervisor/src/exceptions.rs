@@ -82,7 +82,7 @@ fn software_interrupt(frame: &mut Frame) -> bool {
         return false;
     }
     let vector = (frame.error_code >> 3) as usize & 255;
-    let (handler, in_kernel) = domain::with(|d| (d.vcpu.traps[vector], crate::domain::in_kernel_mode()));
+    let (handler, in_kernel) = domain::with(|d| (d.vcpu.traps[vector], domain::in_kernel_mode()));
     let caller_ring = if in_kernel { 0 } else { 3 };
     if handler.address == 0 || handler.privilege < caller_ring {
         return false;
@@ -135,7 +135,7 @@ pub fn bounce(
 ) -> Result<(), &'static str> {
     let (was_kernel, kernel_sp, mask_before) = domain::with(|d| {
         let mask = upcall_mask(d);
-        (crate::domain::in_kernel_mode(), d.vcpu.kernel_sp, mask)
+        (domain::in_kernel_mode(), d.vcpu.kernel_sp, mask)
     });
     let mut cs = frame.cs;
     let mut stack = if was_kernel {
@@ -190,16 +190,16 @@ pub fn bounce(
 /// Switches the vCPU from guest user mode to guest kernel mode: the
 /// kernel's page tables and GS base (Xen's toggle_guest_mode).
 pub fn switch_to_kernel_mode(domain: &mut Domain) {
-    if !crate::domain::in_kernel_mode() {
+    if !domain::in_kernel_mode() {
         toggle_guest_mode(domain);
     }
 }
 
 pub fn toggle_guest_mode(domain: &mut Domain) {
     cpu::swapgs();
-    let to_kernel = !crate::domain::in_kernel_mode();
+    let to_kernel = !domain::in_kernel_mode();
     crate::domain::set_kernel_mode(to_kernel);
-    let root = if to_kernel { domain.vcpu.kernel_root } else { domain.vcpu.user_root };
+    let root = domain.vcpu.root(to_kernel);
     crate::arch::memory::switch_to_guest_root(root);
 }
 

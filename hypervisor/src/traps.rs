@@ -14,7 +14,7 @@ pub fn dispatch(frame: &mut Frame) {
         return;
     }
     match frame.vector {
-        SYSCALL_VECTOR if crate::domain::in_kernel_mode() => hypercall::dispatch(frame),
+        SYSCALL_VECTOR if domain::in_kernel_mode() => hypercall::dispatch(frame),
         // A system call from guest user space is the guest kernel's business.
         SYSCALL_VECTOR => crate::exceptions::user_syscall(frame),
         COMPAT_SYSCALL_VECTOR => crash_domain(frame, "32-bit SYSCALL from a 64-bit PV guest"),

@@ -55,6 +55,15 @@ pub struct Vcpu {
 }
 
 impl Vcpu {
+    /// The kernel's or the user's L4 (machine address; 0 if none).
+    pub fn root(&self, kernel: bool) -> u64 {
+        if kernel {
+            self.kernel_root
+        } else {
+            self.user_root
+        }
+    }
+
     fn new(vcpu_info: u64) -> Self {
         Self {
             traps: [TrapHandler::default(); 256],
@@ -112,6 +121,13 @@ pub fn in_kernel_mode() -> bool {
 
 pub fn set_kernel_mode(kernel: bool) {
     KERNEL_MODE.store(kernel, Ordering::SeqCst);
+}
+
+/// The guest's current L4 (machine address): its kernel's or its user's,
+/// by the mode the vCPU is in; what the guest sees as CR3.
+pub fn current_root() -> u64 {
+    let kernel = in_kernel_mode();
+    with(|d| d.vcpu.root(kernel))
 }
 
 /// The SHUTDOWN_* reason the guest stopped with, once it has (checked on

@@ -170,7 +170,7 @@ pub fn set_segment_base(Args([which, base, ..]): Args) -> HypercallResult {
     if !is_canonical(base) {
         return Err(XenError::EINVAL);
     }
-    let in_kernel = crate::domain::in_kernel_mode();
+    let in_kernel = domain::in_kernel_mode();
     match u32::try_from(which).map_err(|_| XenError::EINVAL)? {
         SEGBASE_FS => cpu::write_segment_base_msr(cpu::MSR_FS_BASE, base),
         // In kernel mode the user's GS base is the one SWAPGS would load.

@@ -12,16 +12,11 @@ use core::mem::offset_of;
 use hypercalls::abi::memory::{XENMEMF_exact_node_request, XenMemoryExchange, XenMemoryReservation};
 use hypercalls::abi::xen::DOMID_SELF;
 use hypercalls::XenError;
-use hypervisor::mm::{Mfn, Owner};
 
+use super::guest_frames::{self, MAX_EXTENT_ORDER, NO_ADDRESS_LIMIT};
 use super::HypercallResult;
-use crate::arch::{guest_access, memory};
-use crate::domain::{build, memory as domain_memory, BACKEND_DOMID, GUEST_DOMID};
-
-/// Largest extent order a domU may use (Xen's `domu_max_order` default).
-const MAX_EXTENT_ORDER: u32 = 9;
-/// Without an address limit, any machine frame will do.
-const NO_ADDRESS_LIMIT: u64 = u64::MAX;
+use crate::arch::guest_access;
+use crate::domain::{build, BACKEND_DOMID, GUEST_DOMID};
 
 pub fn exchange(argument: u64) -> HypercallResult {
     let mut request: XenMemoryExchange = guest_access::read_struct(argument).map_err(|_| XenError::EFAULT)?;
@@ -114,34 +109,33 @@ fn exchange_one_chunk(
 ) -> Result<(), XenError> {
     let in_pages = 1u64 << input.extent_order;
     let out_pages = 1u64 << output.extent_order;
+    // Input extents taken so far (first frame each).
     let mut stolen = alloc::vec::Vec::new();
     let stealing = (0..chunk.in_extents).try_for_each(|extent| {
         let slot = input.extent_start + 8 * (index * chunk.in_extents + extent);
         let first = guest_access::read_u64(slot).map_err(|_| XenError::EFAULT)?;
-        (first..first.saturating_add(in_pages)).try_for_each(|mfn| {
-            steal(mfn)?;
-            stolen.push(mfn);
-            Ok(())
-        })
+        guest_frames::steal(first, in_pages)?;
+        stolen.push(first);
+        Ok(())
     });
     let mut allocated = alloc::vec::Vec::new();
     let allocating = stealing.and_then(|()| {
         (0..chunk.out_extents).try_for_each(|_| {
-            let first = allocate_for_guest(out_pages, frame_limit)?;
-            allocated.push(first);
+            allocated.push(guest_frames::allocate(out_pages, frame_limit)?);
             Ok(())
         })
     });
     if let Err(error) = allocating {
-        give_back(&stolen);
+        for &first in &stolen {
+            guest_frames::give_back(first, in_pages);
+        }
         for &first in &allocated {
-            take_back_and_free(first, out_pages);
+            guest_frames::take_back_and_free(first, out_pages);
         }
         return Err(error);
     }
-    for &mfn in &stolen {
-        build::m2p_set(mfn, build::INVALID_M2P_ENTRY);
-        memory::free_frame(mfn * memory::PAGE_SIZE);
+    for &first in &stolen {
+        guest_frames::free_stolen(first, in_pages);
     }
     // From here the chunk cannot fail; an output slot the guest took away
     // meanwhile only costs it the news of which frame it got.
@@ -161,52 +155,4 @@ fn exchange_one_chunk(
         }
     }
     result
-}
-
-/// Takes an unused guest frame away from the guest.
-fn steal(mfn: u64) -> Result<(), XenError> {
-    domain_memory::with(|state, _| {
-        let owned =
-            state.frames.frame(Mfn(mfn)).is_some_and(|info| info.owner() == Owner::Domain(GUEST_DOMID));
-        if !owned {
-            return Err(XenError::EINVAL);
-        }
-        state.frames.assign_owner(Mfn(mfn), Owner::Hypervisor).map_err(|_| XenError::EINVAL)
-    })
-}
-
-fn give_back(stolen: &[u64]) {
-    domain_memory::with(|state, _| {
-        for &mfn in stolen {
-            // Just stolen, so unused: handing it back cannot fail.
-            let _ = state.frames.assign_owner(Mfn(mfn), Owner::Domain(GUEST_DOMID));
-        }
-    });
-}
-
-/// New frames below `frame_limit`, owned by the guest.
-fn allocate_for_guest(pages: u64, frame_limit: u64) -> Result<u64, XenError> {
-    let first =
-        memory::allocate_frames_below(pages, frame_limit).ok_or(XenError::ENOMEM)? / memory::PAGE_SIZE;
-    let assigned = domain_memory::with(|state, _| {
-        (first..first + pages)
-            .try_for_each(|mfn| state.frames.assign_owner(Mfn(mfn), Owner::Domain(GUEST_DOMID)))
-    });
-    if assigned.is_err() {
-        take_back_and_free(first, pages);
-        return Err(XenError::ENOMEM);
-    }
-    Ok(first)
-}
-
-/// Returns frames the guest never saw to the allocator.
-fn take_back_and_free(first: u64, pages: u64) {
-    domain_memory::with(|state, _| {
-        for mfn in first..first + pages {
-            let _ = state.frames.assign_owner(Mfn(mfn), Owner::Hypervisor);
-        }
-    });
-    for mfn in first..first + pages {
-        memory::free_frame(mfn * memory::PAGE_SIZE);
-    }
 }

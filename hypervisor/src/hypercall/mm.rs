@@ -146,7 +146,7 @@ fn one_extended_op(command: u32, arg1: u64, arg2: u64) -> Result<(), XenError> {
             let root = arg1 * PAGE_SIZE;
             let in_kernel = domain::with(|d| {
                 d.vcpu.kernel_root = root;
-                crate::domain::in_kernel_mode()
+                domain::in_kernel_mode()
             });
             if in_kernel {
                 memory::switch_to_guest_root(root);
@@ -221,8 +221,7 @@ pub fn update_va_mapping(Args([address, value, flags, ..]): Args) -> HypercallRe
     if !guest_access::is_guest_range(address, 1) {
         return Err(XenError::EINVAL);
     }
-    let root =
-        domain::with(|d| if crate::domain::in_kernel_mode() { d.vcpu.kernel_root } else { d.vcpu.user_root });
+    let root = domain::current_root();
     let (table, index) = l1_slot(root, address).ok_or(XenError::EINVAL)?;
     domain_memory::with(|state, mem| state.frames.update_entry(mem, GUEST_DOMID, table, index, value, false))
         .map_err(mm_error)?;

@@ -9,6 +9,7 @@ mod debugreg;
 mod event_channel;
 mod exchange;
 mod grant_table;
+mod guest_frames;
 mod memory;
 mod mm;
 mod multicall;

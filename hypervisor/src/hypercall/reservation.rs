@@ -6,15 +6,12 @@
 use hypercalls::abi::memory::XenMemoryReservation;
 use hypercalls::abi::xen::DOMID_SELF;
 use hypercalls::XenError;
-use hypervisor::mm::{Mfn, Owner};
 
+use super::guest_frames::{self, MAX_EXTENT_ORDER, NO_ADDRESS_LIMIT};
 use super::memory::MEMOP_EXTENT_SHIFT;
 use super::HypercallResult;
-use crate::arch::{guest_access, memory};
-use crate::domain::{self, build, memory as domain_memory, GUEST_DOMID};
-
-/// Largest extent a domU may ask for (Xen's default for unprivileged guests).
-const MAX_EXTENT_ORDER: u32 = 9;
+use crate::arch::guest_access;
+use crate::domain::{self, build, GUEST_DOMID};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -90,12 +87,7 @@ fn allocate_extent(pages: u64, first_pfn: Option<u64>, slot: Option<u64>) -> Res
             return Err(XenError::EINVAL);
         }
     }
-    let first = memory::allocate_frames(pages).ok_or(XenError::ENOMEM)? / memory::PAGE_SIZE;
-    domain_memory::with(|state, _| {
-        (first..first + pages)
-            .try_for_each(|mfn| state.frames.assign_owner(Mfn(mfn), Owner::Domain(GUEST_DOMID)))
-    })
-    .map_err(|_| XenError::ENOMEM)?;
+    let first = guest_frames::allocate(pages, NO_ADDRESS_LIMIT)?;
     domain::with(|d| {
         d.tot_pages += pages;
         if let Some(pfn) = first_pfn {
@@ -117,22 +109,8 @@ fn allocate_extent(pages: u64, first_pfn: Option<u64>, slot: Option<u64>) -> Res
 
 /// Takes back an extent the guest owns and no longer uses anywhere.
 fn release_extent(first_mfn: u64, pages: u64) -> Result<(), XenError> {
-    let released = domain_memory::with(|state, _| {
-        for mfn in first_mfn..first_mfn + pages {
-            let info = state.frames.frame(Mfn(mfn)).ok_or(XenError::EINVAL)?;
-            if info.owner() != Owner::Domain(GUEST_DOMID) {
-                return Err(XenError::EINVAL);
-            }
-        }
-        (first_mfn..first_mfn + pages)
-            .try_for_each(|mfn| state.frames.assign_owner(Mfn(mfn), Owner::Hypervisor))
-            .map_err(|_| XenError::EBUSY)
-    });
-    released?;
-    for mfn in first_mfn..first_mfn + pages {
-        build::m2p_set(mfn, build::INVALID_M2P_ENTRY);
-        memory::free_frame(mfn * memory::PAGE_SIZE);
-    }
+    guest_frames::steal(first_mfn, pages)?;
+    guest_frames::free_stolen(first_mfn, pages);
     domain::with(|d| d.tot_pages -= pages);
     Ok(())
 }

@@ -174,7 +174,7 @@ fn release_for_device(frame: u64, readonly: bool) {
 /// The address space the guest is in (Xen's `map_guest_l1e` walks the
 /// current one).
 fn current_root() -> u64 {
-    domain::with(|d| if crate::domain::in_kernel_mode() { d.vcpu.kernel_root } else { d.vcpu.user_root })
+    domain::current_root()
 }
 
 /// The L1 slot a host mapping uses: with `GNTMAP_contains_pte`, `address`
