@@ -13,6 +13,7 @@ pub mod qemu;
 pub mod qemu_xen;
 pub mod run;
 pub mod test_suite;
+pub mod watch;
 pub mod xen;
 pub mod xen_pvh;
 

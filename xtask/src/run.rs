@@ -325,7 +325,8 @@ fn wait_with_timeout(child: &mut Child, timeout: Option<Duration>) -> Result<Run
     }
 }
 
-fn classify(status: ExitStatus) -> RunEnd {
+/// QEMU's exit status as a run's end: isa-debug-exit's codes are verdicts.
+pub(crate) fn classify(status: ExitStatus) -> RunEnd {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => match Verdict::from_qemu_status(code) {

@@ -12,13 +12,13 @@
 //! idles, so the runner watches for that line and ends QEMU itself.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::run::{Backend, RunEnd, RunOptions, RunReport, Verdict};
+use crate::watch::{Event, Watched};
 use crate::{guest_elf, qemu, XtaskError};
 
 /// The Debian package holding the hypervisor.
@@ -205,53 +205,21 @@ fn watch_qemu(program: &Path, args: &[String], options: &RunOptions) -> Result<R
 
 /// Runs `command` (a QEMU booting Xen), streaming and logging its serial
 /// output, until Xen says how dom0 ended.
-pub(crate) fn watch(mut command: Command, options: &RunOptions) -> Result<RunReport, XtaskError> {
-    let program = PathBuf::from(command.get_program());
-    if let Some(dir) = options.log_path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|err| XtaskError::failed(format!("cannot create {}: {err}", dir.display())))?;
-    }
-    let mut log = File::create(&options.log_path)
-        .map_err(|err| XtaskError::failed(format!("cannot create {}: {err}", options.log_path.display())))?;
-    let started = Instant::now();
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| XtaskError::failed(format!("cannot start {}: {err}", program.display())))?;
-    let (sender, chunks) = mpsc::channel::<Vec<u8>>();
-    if let Some(mut stdout) = child.stdout.take() {
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(read @ 1..) = stdout.read(&mut chunk) {
-                if sender.send(chunk[..read].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    let stderr_reader = child.stderr.take().map(|mut stderr| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        })
-    });
-
+pub(crate) fn watch(command: Command, options: &RunOptions) -> Result<RunReport, XtaskError> {
+    let mut qemu = Watched::spawn(command, &options.log_path)?;
+    let started = qemu.started;
     let mut output = Vec::new();
     let mut scanned = 0;
     let end = loop {
         if let Some(limit) = options.timeout.filter(|limit| started.elapsed() >= *limit) {
             break RunEnd::TimedOut(limit);
         }
-        match chunks.recv_timeout(Duration::from_millis(50)) {
-            Ok(bytes) => {
+        match qemu.next(Duration::from_millis(50))? {
+            Event::Output(_, bytes) => {
                 if options.echo {
                     let mut terminal = std::io::stdout();
                     let _ = terminal.write_all(&bytes).and_then(|()| terminal.flush());
                 }
-                let _ = log.write_all(&bytes);
                 output.extend_from_slice(&bytes);
                 // Only whole lines are judged, from where the last look ended.
                 let complete = output.iter().rposition(|&b| b == b'\n').map_or(0, |at| at + 1);
@@ -261,18 +229,12 @@ pub(crate) fn watch(mut command: Command, options: &RunOptions) -> Result<RunRep
                     break RunEnd::Verdict(verdict);
                 }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status =
-                    child.wait().map_err(|err| XtaskError::failed(format!("cannot wait for QEMU: {err}")))?;
-                break RunEnd::NoVerdict(status.code().unwrap_or(-1));
-            }
+            Event::Quiet => {}
+            Event::Exited(status) => break RunEnd::NoVerdict(status.code().unwrap_or(-1)),
         }
     };
     // With `noreboot` Xen idles after its verdict: QEMU is ours to end.
-    let _ = child.kill();
-    let _ = child.wait();
-    let qemu_stderr = stderr_reader.and_then(|reader| reader.join().ok()).unwrap_or_default();
+    let qemu_stderr = qemu.finish();
     Ok(RunReport {
         output: String::from_utf8_lossy(&output).into_owned(),
         qemu_stderr,

@@ -14,14 +14,12 @@
 //!
 //! The boot-time runs use the ordinary command lines unchanged.
 
-use std::fs::File;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use crate::run::{Backend, RunEnd, RunOptions, Verdict};
+use crate::run::{self, Backend, RunEnd, RunOptions};
+use crate::watch::{Event, Watched};
 use crate::{guest_elf, qemu, qemu_xen, xen, XtaskError};
 
 /// The QEMU option that makes the TSC count retired instructions.
@@ -178,48 +176,18 @@ impl Capture {
 /// Runs QEMU until it exits, Xen reports the end of dom0, or `timeout`
 /// passes; keeps the serial output in `log`.
 pub fn watch(program: &Path, args: &[String], timeout: Duration, log: &Path) -> Result<Capture, XtaskError> {
-    if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|err| XtaskError::failed(format!("cannot create {}: {err}", dir.display())))?;
-    }
-    let mut log_file = File::create(log)
-        .map_err(|err| XtaskError::failed(format!("cannot create {}: {err}", log.display())))?;
-    let started = Instant::now();
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|err| XtaskError::failed(format!("cannot start {}: {err}", program.display())))?;
-    let (sender, chunks) = mpsc::channel::<(Instant, Vec<u8>)>();
-    if let Some(mut stdout) = child.stdout.take() {
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(read @ 1..) = stdout.read(&mut chunk) {
-                if sender.send((Instant::now(), chunk[..read].to_vec())).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    let stderr_reader = child.stderr.take().map(|mut stderr| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        })
-    });
-
+    let mut command = Command::new(program);
+    command.args(args);
+    let mut qemu = Watched::spawn(command, log)?;
+    let started = qemu.started;
     let mut lines = Vec::new();
     let mut partial: Vec<u8> = Vec::new();
     let end = loop {
         if started.elapsed() >= timeout {
             break RunEnd::TimedOut(timeout);
         }
-        match chunks.recv_timeout(Duration::from_millis(20)) {
-            Ok((arrived, bytes)) => {
-                let _ = log_file.write_all(&bytes);
+        match qemu.next(Duration::from_millis(20))? {
+            Event::Output(arrived, bytes) => {
                 partial.extend_from_slice(&bytes);
                 let mut verdict = None;
                 while let Some(newline) = partial.iter().position(|&b| b == b'\n') {
@@ -232,38 +200,17 @@ pub fn watch(program: &Path, args: &[String], timeout: Duration, log: &Path) -> 
                     break RunEnd::Verdict(verdict);
                 }
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status =
-                    child.wait().map_err(|err| XtaskError::failed(format!("cannot wait for QEMU: {err}")))?;
-                break classify(status);
-            }
+            Event::Quiet => {}
+            Event::Exited(status) => break run::classify(status),
         }
     };
     let elapsed = started.elapsed();
     if !partial.is_empty() {
         lines.push((elapsed, String::from_utf8_lossy(&partial).into_owned()));
     }
-    stop(&mut child);
-    let qemu_stderr = stderr_reader.and_then(|reader| reader.join().ok()).unwrap_or_default();
+    // Xen idles after its verdict, and a timed-out run hangs: QEMU is ours to end.
+    let qemu_stderr = qemu.finish();
     Ok(Capture { lines, end, elapsed, qemu_stderr })
-}
-
-/// Ends QEMU if it still runs (Xen idles after its verdict; a timed-out run hangs).
-fn stop(child: &mut Child) {
-    if matches!(child.try_wait(), Ok(None)) {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
-}
-
-fn classify(status: ExitStatus) -> RunEnd {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => Verdict::from_qemu_status(code).map_or(RunEnd::NoVerdict(code), RunEnd::Verdict),
-        (None, Some(signal)) => RunEnd::Signal(signal),
-        (None, None) => RunEnd::NoVerdict(-1),
-    }
 }
 
 #[cfg(test)]
