@@ -272,12 +272,7 @@ fn run_qemu(
     echo: bool,
     log_path: &Path,
 ) -> Result<RunReport, XtaskError> {
-    if let Some(dir) = log_path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|err| XtaskError::failed(format!("cannot create {}: {err}", dir.display())))?;
-    }
-    let log = File::create(log_path)
-        .map_err(|err| XtaskError::failed(format!("cannot create {}: {err}", log_path.display())))?;
+    let log = crate::watch::create_log(log_path)?;
 
     let started = Instant::now();
     let mut child = Command::new(program)

@@ -36,12 +36,7 @@ impl Watched {
     /// Starts `command` with no input, its serial output logged to `log_path`.
     pub fn spawn(mut command: Command, log_path: &Path) -> Result<Self, XtaskError> {
         let program = PathBuf::from(command.get_program());
-        if let Some(dir) = log_path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|err| XtaskError::failed(format!("cannot create {}: {err}", dir.display())))?;
-        }
-        let log = File::create(log_path)
-            .map_err(|err| XtaskError::failed(format!("cannot create {}: {err}", log_path.display())))?;
+        let log = create_log(log_path)?;
         let started = Instant::now();
         let mut child = command
             .stdin(Stdio::null())
@@ -93,4 +88,13 @@ impl Watched {
         let _ = self.child.wait();
         self.stderr.and_then(|reader| reader.join().ok()).unwrap_or_default()
     }
+}
+
+/// A fresh log file at `path`, creating its directory.
+pub(crate) fn create_log(path: &Path) -> Result<File, XtaskError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|err| XtaskError::failed(format!("cannot create {}: {err}", dir.display())))?;
+    }
+    File::create(path).map_err(|err| XtaskError::failed(format!("cannot create {}: {err}", path.display())))
 }
